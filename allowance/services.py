@@ -1,0 +1,276 @@
+"""Writes for campaigns, purchases, spending and returns. Lock, then check, then write — in one transaction."""
+import uuid
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from allowance import errors
+from allowance.models import (
+    AuditRecord,
+    Campaign,
+    LedgerEntry,
+    Order,
+    OrderAllocation,
+    Payment,
+    Wallet,
+    split_principal,
+)
+from allowance.money import fen_to_yuan
+from consumers.models import Consumer
+from merchants.selectors import store_staff_check
+
+
+# --- shared building blocks ----------------------------------------------------------------
+
+
+def audit_record(*, actor, action: str, target, store=None, amount: int | None = None, **details) -> AuditRecord:
+    """Record who did what to money. Called inside the transaction of the action itself."""
+    return AuditRecord.objects.create(
+        actor=actor if getattr(actor, "pk", None) else None,
+        action=action,
+        store=store,
+        target_type=target._meta.model_name,
+        target_id=str(target.pk),
+        amount=amount,
+        details=details,
+    )
+
+
+def wallet_set_total(*, wallet: Wallet, total: int) -> tuple[int, int]:
+    """Move a locked wallet to a new total; the split follows the rule. Returns (principal Δ, bonus Δ)."""
+    principal = split_principal(total=total, paid=wallet.paid, credited=wallet.credited)
+    principal_delta = principal - wallet.principal
+    bonus_delta = (total - principal) - wallet.bonus
+    wallet.principal, wallet.bonus = principal, total - principal
+    return principal_delta, bonus_delta
+
+
+def ledger_write(*, wallet: Wallet, kind: str, principal_delta: int, bonus_delta: int, actor=None, **causes) -> LedgerEntry:
+    return LedgerEntry.objects.create(
+        wallet=wallet,
+        kind=kind,
+        principal_delta=principal_delta,
+        bonus_delta=bonus_delta,
+        actor=actor if getattr(actor, "pk", None) else None,
+        **causes,
+    )
+
+
+def wallets_lock(ids) -> dict[int, Wallet]:
+    """Lock wallets in primary-key order (the one order every path uses), return them by id."""
+    wallets = Wallet.objects.select_for_update().filter(pk__in=list(ids)).order_by("pk")
+    return {w.pk: w for w in wallets}
+
+
+# --- campaigns -----------------------------------------------------------------------------
+
+
+def _campaign_validate(*, pay_amount, credit_amount, starts_at, ends_at, valid_until, per_consumer_limit, stock):
+    if pay_amount <= 0:
+        raise errors.InvalidCampaign("The pay amount must be positive.")
+    if credit_amount < pay_amount:
+        raise errors.InvalidCampaign("The credit amount must be at least the pay amount.")
+    if ends_at <= starts_at:
+        raise errors.InvalidCampaign("The sale must end after it starts.")
+    if valid_until < ends_at:
+        raise errors.InvalidCampaign("The allowance must stay valid at least until the sale ends.")
+    if per_consumer_limit < 1:
+        raise errors.InvalidCampaign("The per-consumer limit must be at least 1.")
+    if stock is not None and stock < 1:
+        raise errors.InvalidCampaign("Stock must be at least 1 when given.")
+
+
+def campaign_create(
+    *, store, actor, name: str, pay_amount: int, credit_amount: int, starts_at, ends_at, valid_until,
+    per_consumer_limit: int = 1, stock: int | None = None,
+) -> Campaign:
+    """A store's staff create a "pay X, get Y" campaign."""
+    store_staff_check(user=actor, store=store)
+    _campaign_validate(
+        pay_amount=pay_amount, credit_amount=credit_amount, starts_at=starts_at, ends_at=ends_at,
+        valid_until=valid_until, per_consumer_limit=per_consumer_limit, stock=stock,
+    )
+    with transaction.atomic():
+        campaign = Campaign.objects.create(
+            store=store, name=name, pay_amount=pay_amount, credit_amount=credit_amount, starts_at=starts_at,
+            ends_at=ends_at, valid_until=valid_until, per_consumer_limit=per_consumer_limit, stock=stock,
+        )
+        audit_record(
+            actor=actor, action="campaign_create", target=campaign, store=store, amount=pay_amount,
+            credit_amount=credit_amount, valid_until=valid_until.isoformat(),
+        )
+    return campaign
+
+
+def campaign_end(*, campaign: Campaign, actor) -> Campaign:
+    """Stop the sale early. Wallets already bought stay valid until `valid_until`."""
+    store_staff_check(user=actor, store=campaign.store)
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if campaign.ended_at is None:
+            campaign.ended_at = timezone.now()
+            campaign.save(update_fields=["ended_at"])
+            audit_record(actor=actor, action="campaign_end", target=campaign, store=campaign.store)
+    return campaign
+
+
+def campaign_purchase(*, campaign: Campaign, consumer: Consumer, now=None) -> Wallet:
+    """Buy a campaign: the sandbox payment succeeds at once and tops up the consumer's wallet of it."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        # The campaign row serialises purchases of it: stock and per-consumer limit are checked under lock.
+        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if not campaign.is_on_sale(now):
+            raise errors.CampaignNotActive()
+        if campaign.stock is not None and campaign.sold_count >= campaign.stock:
+            raise errors.OutOfStock()
+        bought = Payment.objects.filter(consumer=consumer, campaign=campaign).count()
+        if bought >= campaign.per_consumer_limit:
+            raise errors.PurchaseLimitReached(limit=campaign.per_consumer_limit)
+        wallet, _ = Wallet.objects.get_or_create(
+            consumer=consumer, campaign=campaign,
+            defaults={"store_id": campaign.store_id, "valid_until": campaign.valid_until},
+        )
+        wallet = Wallet.objects.select_for_update().get(pk=wallet.pk)
+        if wallet.status == Wallet.Status.FROZEN:
+            raise errors.WalletFrozen()
+        payment = Payment.objects.create(
+            consumer=consumer, wallet=wallet, campaign=campaign, amount=campaign.pay_amount,
+            credit_amount=campaign.credit_amount, gateway="sandbox", gateway_reference=f"pay_{uuid.uuid4().hex}",
+        )
+        total = wallet.total + campaign.credit_amount
+        wallet.paid += campaign.pay_amount
+        wallet.credited += campaign.credit_amount
+        principal_delta, bonus_delta = wallet_set_total(wallet=wallet, total=total)
+        wallet.status = Wallet.Status.ACTIVE
+        wallet.closed_at = None
+        wallet.save(update_fields=["paid", "credited", "principal", "bonus", "status", "closed_at"])
+        ledger_write(
+            wallet=wallet, kind=LedgerEntry.Kind.TOP_UP, principal_delta=principal_delta,
+            bonus_delta=bonus_delta, payment=payment, actor=consumer.user,
+        )
+        campaign.sold_count += 1
+        campaign.save(update_fields=["sold_count"])
+    return wallet
+
+
+# --- spending and returns ------------------------------------------------------------------
+
+
+def order_spend(*, consumer: Consumer, store, order_ref: str, amount: int, now=None) -> Order:
+    """Pay an order from the consumer's usable wallets in the store, soonest `valid_until` first, then oldest.
+
+    All or nothing: if the usable balance is short nothing is charged and the error says what is available.
+    """
+    if amount <= 0:
+        raise errors.InsufficientAllowance("The amount must be positive.")
+    now = now or timezone.now()
+    with transaction.atomic():
+        ids = Wallet.objects.filter(consumer=consumer, store=store).exclude(status=Wallet.Status.CLOSED)
+        locked = wallets_lock(ids.values_list("pk", flat=True))
+        usable = sorted(
+            (w for w in locked.values() if w.is_usable(now) and w.total > 0), key=lambda w: (w.valid_until, w.pk)
+        )
+        available = sum(w.total for w in usable)
+        if available < amount:
+            raise errors.InsufficientAllowance(available=fen_to_yuan(available))
+        if Order.objects.filter(store=store, order_ref=order_ref).exists():
+            raise errors.OrderRefTaken()
+        try:
+            with transaction.atomic():
+                order = Order.objects.create(consumer=consumer, store=store, order_ref=order_ref, amount=amount)
+        except IntegrityError as exc:
+            raise errors.OrderRefTaken() from exc
+        remaining = amount
+        for wallet in usable:
+            if remaining == 0:
+                break
+            take = min(wallet.total, remaining)
+            remaining -= take
+            principal_delta, bonus_delta = wallet_set_total(wallet=wallet, total=wallet.total - take)
+            wallet.save(update_fields=["principal", "bonus"])
+            OrderAllocation.objects.create(order=order, wallet=wallet, principal=-principal_delta, bonus=-bonus_delta)
+            ledger_write(
+                wallet=wallet, kind=LedgerEntry.Kind.SPEND, principal_delta=principal_delta,
+                bonus_delta=bonus_delta, order=order, actor=consumer.user,
+            )
+    return order
+
+
+@dataclass(frozen=True)
+class ReturnPart:
+    allocation: OrderAllocation
+    amount: int
+
+
+def _return_parts(order: Order, amount: int) -> list[ReturnPart]:
+    """Which allocations a return gives back to: the last wallet charged first."""
+    parts, remaining = [], amount
+    for allocation in order.allocations.order_by("-id"):
+        if remaining == 0:
+            break
+        take = min(allocation.returnable, remaining)
+        if take:
+            parts.append(ReturnPart(allocation, take))
+            remaining -= take
+    return parts
+
+
+def order_return(*, order: Order, consumer: Consumer, amount: int | None = None, now=None) -> Order:
+    """Return an order, whole (default) or in part, to the wallets it was paid from.
+
+    A wallet that is open gets the amount back and the split follows. A wallet already closed or expired
+    pays the principal part straight back to the consumer as a refund, and the bonus part lapses.
+    """
+    from refunds.services import refund_create  # refunds builds on allowance, not the other way round
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        if order.consumer_id != consumer.pk:
+            raise errors.NotFound()
+        returnable = order.amount - order.returned_amount
+        amount = returnable if amount is None else amount
+        if amount <= 0 or amount > returnable:
+            raise errors.ReturnExceedsOrder(returnable=fen_to_yuan(returnable))
+        parts = _return_parts(order, amount)
+        locked = wallets_lock(p.allocation.wallet_id for p in parts)
+        for part in parts:
+            wallet, allocation = locked[part.allocation.wallet_id], part.allocation
+            if wallet.status != Wallet.Status.CLOSED and not wallet.is_expired(now):
+                principal_delta, bonus_delta = wallet_set_total(wallet=wallet, total=wallet.total + part.amount)
+                wallet.save(update_fields=["principal", "bonus"])
+                ledger_write(
+                    wallet=wallet, kind=LedgerEntry.Kind.SPEND_RETURN, principal_delta=principal_delta,
+                    bonus_delta=bonus_delta, order=order, actor=consumer.user,
+                )
+            else:
+                principal_delta = _closed_return_principal(allocation, part.amount)
+                bonus_delta = part.amount - principal_delta
+                refund = refund_create(wallet=wallet, amount=principal_delta, kind="return", order=order) if principal_delta else None
+                # The wallet's balance does not move: the money passes through it to the payment and the bonus lapses.
+                ledger_write(wallet=wallet, kind=LedgerEntry.Kind.SPEND_RETURN, principal_delta=principal_delta,
+                             bonus_delta=bonus_delta, order=order, actor=consumer.user)
+                if principal_delta:
+                    ledger_write(wallet=wallet, kind=LedgerEntry.Kind.RETURN_REFUND, principal_delta=-principal_delta,
+                                 bonus_delta=0, order=order, refund=refund, actor=consumer.user)
+                if bonus_delta:
+                    ledger_write(wallet=wallet, kind=LedgerEntry.Kind.BONUS_LAPSE, principal_delta=0,
+                                 bonus_delta=-bonus_delta, order=order, actor=consumer.user)
+            allocation.returned_principal += principal_delta
+            allocation.returned_bonus += bonus_delta
+            allocation.save(update_fields=["returned_principal", "returned_bonus"])
+        order.returned_amount += amount
+        order.save(update_fields=["returned_amount"])
+    return order
+
+
+def _closed_return_principal(allocation: OrderAllocation, amount: int) -> int:
+    """The principal share of a return to a closed wallet: the allocation's own split, in the consumer's favour."""
+    principal_left = max(allocation.principal - allocation.returned_principal, 0)
+    if amount >= allocation.returnable:
+        return min(principal_left, amount)
+    share = -((-amount * allocation.principal) // allocation.amount) if allocation.amount else 0
+    return min(share, principal_left, amount)

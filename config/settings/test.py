@@ -1,0 +1,14 @@
+"""Test settings: fast hashing, emails kept in memory, tasks never leave the process."""
+import os
+
+from .base import *  # noqa: F401,F403
+from .base import REST_FRAMEWORK
+
+SECRET_KEY = os.environ.get("SECRET_KEY") or "test-only-not-a-secret"
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login": "10000/min", "money": "100000/min"}}

@@ -1,0 +1,136 @@
+"""Withdrawal requests (提现申请), retention messages (挽留), refunds and their payouts."""
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from allowance.models import Order, Payment, Wallet
+
+
+class WithdrawalRequest(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        REFUNDED = "refunded", _("refunded")
+        CANCELLED = "cancelled", _("cancelled")
+        RETAINED = "retained", _("retained")
+
+    class Resolution(models.TextChoices):
+        INSTANT = "instant", _("instant")
+        MERCHANT = "merchant", _("refunded by the merchant")
+        AUTO = "auto", _("refunded automatically")
+        EXPIRY = "expiry", _("refunded at expiry")
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="withdrawal_requests")
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    resolution = models.CharField(_("resolution"), max_length=10, choices=Resolution.choices, null=True, blank=True)
+    # While pending: the preview at request time. Once refunded: what was refunded and what lapsed.
+    principal = models.BigIntegerField(_("principal (fen)"), default=0)
+    bonus_lapsed = models.BigIntegerField(_("bonus lapsed (fen)"), default=0)
+    requested_at = models.DateTimeField(_("requested at"), default=timezone.now)
+    due_at = models.DateTimeField(_("due at"), null=True, blank=True)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("withdrawal request")
+        verbose_name_plural = _("withdrawal requests")
+        indexes = [
+            # The sweep's query: only pending rows are indexed, so its cost does not grow with history.
+            models.Index(fields=["due_at", "id"], name="withdrawal_pending_due", condition=Q(status="pending")),
+            models.Index(fields=["wallet", "-requested_at"], name="withdrawal_by_wallet"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["wallet"], condition=Q(status="pending"), name="withdrawal_one_open_per_wallet"
+            ),
+            models.CheckConstraint(
+                condition=(Q(status="pending") & Q(resolution__isnull=True) & Q(resolved_at__isnull=True))
+                | (Q(status="refunded") & Q(resolution__isnull=False) & Q(resolved_at__isnull=False))
+                | (Q(status__in=["cancelled", "retained"]) & Q(resolution__isnull=True) & Q(resolved_at__isnull=False)),
+                name="withdrawal_status_matches_resolution",
+            ),
+            models.CheckConstraint(condition=Q(principal__gte=0) & Q(bonus_lapsed__gte=0), name="withdrawal_amounts_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"withdrawal #{self.pk}"
+
+
+class RetentionMessage(models.Model):
+    """A merchant's message asking the consumer to keep the allowance (挽留)."""
+
+    request = models.ForeignKey(WithdrawalRequest, on_delete=models.PROTECT, related_name="retention_messages")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    message = models.TextField(_("message"), max_length=500)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("retention message")
+        verbose_name_plural = _("retention messages")
+        ordering = ["created_at", "id"]
+
+
+class Refund(models.Model):
+    """Money owed back to the consumer's original payment(s), committed; the payout moves it."""
+
+    class Kind(models.TextChoices):
+        WITHDRAWAL = "withdrawal", _("withdrawal")
+        EXPIRY = "expiry", _("expiry")
+        RETURN = "return", _("order returned to a closed allowance")
+
+    class PayoutStatus(models.TextChoices):
+        PROCESSING = "processing", _("processing")
+        SUCCEEDED = "succeeded", _("succeeded")
+        NEEDS_ATTENTION = "needs_attention", _("needs attention")
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="refunds")
+    request = models.OneToOneField(
+        WithdrawalRequest, null=True, blank=True, on_delete=models.PROTECT, related_name="refund"
+    )
+    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.PROTECT, related_name="refunds")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    amount = models.BigIntegerField(_("amount (fen)"))
+    payout_status = models.CharField(
+        _("payout status"), max_length=16, choices=PayoutStatus.choices, default=PayoutStatus.PROCESSING
+    )
+    payout_attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at", "id"], name="refund_payout_open", condition=Q(payout_status="processing")
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(request__isnull=False) | Q(order__isnull=False), name="refund_has_a_cause"
+            ),
+        ]
+
+    def __str__(self):
+        return f"refund #{self.pk}"
+
+
+class RefundAllocation(models.Model):
+    """The part of a refund that goes back to one original payment (newest payment first)."""
+
+    refund = models.ForeignKey(Refund, on_delete=models.PROTECT, related_name="allocations")
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refund_allocations")
+    amount = models.BigIntegerField()
+    gateway_reference = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["refund", "payment"], name="refund_allocation_once_per_payment"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_allocation_positive"),
+        ]
