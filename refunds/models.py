@@ -128,9 +128,33 @@ class RefundAllocation(models.Model):
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refund_allocations")
     amount = models.BigIntegerField()
     gateway_reference = models.CharField(max_length=64, blank=True, default="")
+    # Set (and committed) before the first payout call: from then on the outcome is asked of the
+    # gateway before anything is sent again, so a lost answer or a killed worker never pays twice.
+    payout_requested_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["refund", "payment"], name="refund_allocation_once_per_payment"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="refund_allocation_positive"),
         ]
+
+
+class SandboxPayout(models.Model):
+    """A payout the sandbox gateway has applied: one row per idempotency key, whoever sent it how often.
+
+    It stands in for the provider's own books, so "paid exactly once" can be counted across processes.
+    """
+
+    key = models.CharField(max_length=100, unique=True)
+    payment_reference = models.CharField(max_length=64)
+    amount = models.BigIntegerField()
+    reference = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("sandbox payout")
+        verbose_name_plural = _("sandbox payouts")
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="sandbox_payout_positive")]
+
+    def __str__(self):
+        return self.key
