@@ -1,0 +1,34 @@
+"""Template helpers for money and time left."""
+from django import template
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from allowance.money import fen_to_yuan
+
+register = template.Library()
+
+
+@register.filter
+def yuan(fen) -> str:
+    """Integer fen → "72.00" (the product shows money as yuan with two decimals)."""
+    if fen in (None, ""):
+        return ""
+    return fen_to_yuan(int(fen))
+
+
+@register.filter
+def seconds_until(moment) -> int:
+    if moment is None:
+        return 0
+    return max(int((moment - timezone.now()).total_seconds()), 0)
+
+
+@register.filter
+def duration(seconds) -> str:
+    """Seconds → "1 d 23:59:58" (the same format the live countdown writes)."""
+    seconds = max(int(seconds or 0), 0)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    clock = f"{hours:02d}:{minutes:02d}:{secs:02d}"
+    return gettext("%(days)s d %(clock)s") % {"days": days, "clock": clock} if days else clock

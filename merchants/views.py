@@ -1,0 +1,150 @@
+"""Merchant pages: the summary and campaigns, and user management (search, refund now, retention)."""
+from datetime import timedelta
+from functools import wraps
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from allowance import errors
+from allowance.forms import CampaignForm
+from allowance.models import Campaign
+from allowance.money import fen_to_yuan
+from allowance.selectors import campaigns_for_staff, merchant_summary
+from allowance.services import campaign_create, campaign_end
+from merchants.selectors import is_store_staff, stores_for_staff
+from refunds.forms import MerchantSearchForm, RetentionMessageForm
+from refunds.selectors import consumers_with_wallets_for_staff, pending_requests_for_staff, request_for_staff
+from refunds.services import withdrawal_refund, withdrawal_retention_message
+
+
+def staff_required(view):
+    """Merchant staff only: anonymous users go to the login page, anyone else gets a 404."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not is_store_staff(user=request.user):
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@require_GET
+@staff_required
+def dashboard(request):
+    state = "history" if request.GET.get("state") == "history" else "active"
+    return render(request, "merchants/dashboard.html", {
+        "summary": merchant_summary(user=request.user),
+        "campaigns": campaigns_for_staff(user=request.user, state=state),
+        "state": state,
+        "stores": stores_for_staff(user=request.user).order_by("name"),
+    })
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required
+def campaign_new(request):
+    stores = stores_for_staff(user=request.user).order_by("name")
+    now = timezone.localtime().replace(second=0, microsecond=0)
+    initial = {"starts_at": now, "ends_at": now + timedelta(days=30), "valid_until": now + timedelta(days=365),
+               "per_consumer_limit": 1}
+    form = CampaignForm(request.POST or None, stores=stores, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            campaign = campaign_create(actor=request.user, **data)
+        except errors.NotFound:
+            raise Http404 from None
+        except errors.DomainError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, _("Campaign “%(name)s” created.") % {"name": campaign.name})
+            return redirect("merchants:dashboard")
+    return render(request, "merchants/campaign_form.html", {"form": form})
+
+
+@require_POST
+@staff_required
+def campaign_end_view(request, pk: int):
+    campaign = get_object_or_404(Campaign, pk=pk, store__in=stores_for_staff(user=request.user))
+    try:
+        campaign_end(campaign=campaign, actor=request.user)
+    except errors.NotFound:
+        raise Http404 from None
+    messages.success(request, _("The sale of “%(name)s” has ended; allowance already bought stays valid.") % {
+        "name": campaign.name})
+    return redirect("merchants:dashboard")
+
+
+@require_GET
+@staff_required
+def users(request):
+    form = MerchantSearchForm(request.GET or None)
+    account_name = form.cleaned_data["account_name"].strip() if form.is_valid() else ""
+    matches = (
+        consumers_with_wallets_for_staff(user=request.user, account_name=account_name, prefix=True)
+        if account_name else None
+    )
+    return render(request, "merchants/users.html", {
+        "form": form,
+        "account_name": account_name,
+        "matches": matches,
+        "pending": pending_requests_for_staff(user=request.user),
+        "retention_form": RetentionMessageForm(),
+    })
+
+
+def _back_to_users(request):
+    account_name = request.POST.get("account_name", "").strip()[:64]
+    url = reverse("merchants:users")
+    return redirect(f"{url}?{urlencode({'account_name': account_name})}" if account_name else url)
+
+
+@require_POST
+@staff_required
+def withdrawal_refund_view(request, pk: int):
+    withdrawal = request_for_staff(user=request.user, request_id=pk)
+    if withdrawal is None:
+        raise Http404
+    try:
+        withdrawal = withdrawal_refund(request=withdrawal, actor=request.user)
+    except errors.NotFound:
+        raise Http404 from None
+    except errors.DomainError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Refunded %(principal)s to %(name)s; %(bonus)s of bonus lapsed.") % {
+            "principal": fen_to_yuan(withdrawal.principal), "name": withdrawal.wallet.consumer.account_name,
+            "bonus": fen_to_yuan(withdrawal.bonus_lapsed)})
+    return _back_to_users(request)
+
+
+@require_POST
+@staff_required
+def retention_message_view(request, pk: int):
+    withdrawal = request_for_staff(user=request.user, request_id=pk)
+    if withdrawal is None:
+        raise Http404
+    form = RetentionMessageForm(request.POST)
+    if not form.is_valid():
+        for field_errors in form.errors.values():
+            for error in field_errors:
+                messages.error(request, error)
+        return _back_to_users(request)
+    try:
+        withdrawal_retention_message(request=withdrawal, actor=request.user, message=form.cleaned_data["message"])
+    except errors.NotFound:
+        raise Http404 from None
+    except errors.DomainError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Message sent to %(name)s.") % {"name": withdrawal.wallet.consumer.account_name})
+    return _back_to_users(request)
