@@ -3,8 +3,9 @@ import uuid
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q, Subquery, Sum
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from allowance import errors
 from allowance.models import (
@@ -69,17 +70,17 @@ def wallets_lock(ids) -> dict[int, Wallet]:
 
 def _campaign_validate(*, pay_amount, credit_amount, starts_at, ends_at, valid_until, per_consumer_limit, stock):
     if pay_amount <= 0:
-        raise errors.InvalidCampaign("The pay amount must be positive.")
+        raise errors.InvalidCampaign(gettext_lazy("The pay amount must be positive."))
     if credit_amount < pay_amount:
-        raise errors.InvalidCampaign("The credit amount must be at least the pay amount.")
+        raise errors.InvalidCampaign(gettext_lazy("The credit amount must be at least the pay amount."))
     if ends_at <= starts_at:
-        raise errors.InvalidCampaign("The sale must end after it starts.")
+        raise errors.InvalidCampaign(gettext_lazy("The sale must end after it starts."))
     if valid_until < ends_at:
-        raise errors.InvalidCampaign("The allowance must stay valid at least until the sale ends.")
+        raise errors.InvalidCampaign(gettext_lazy("The allowance must stay valid at least until the sale ends."))
     if per_consumer_limit < 1:
-        raise errors.InvalidCampaign("The per-consumer limit must be at least 1.")
+        raise errors.InvalidCampaign(gettext_lazy("The per-consumer limit must be at least 1."))
     if stock is not None and stock < 1:
-        raise errors.InvalidCampaign("Stock must be at least 1 when given.")
+        raise errors.InvalidCampaign(gettext_lazy("Stock must be at least 1 when given."))
 
 
 def campaign_create(
@@ -116,6 +117,19 @@ def campaign_end(*, campaign: Campaign, actor) -> Campaign:
     return campaign
 
 
+def campaign_admin_end(*, campaign: Campaign, actor) -> Campaign:
+    """An admin stops a campaign's sale from the Django admin: same rule as staff, audited as admin."""
+    if not getattr(actor, "is_staff", False):
+        raise errors.NotFound()
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if campaign.ended_at is None:
+            campaign.ended_at = timezone.now()
+            campaign.save(update_fields=["ended_at"])
+            audit_record(actor=actor, action="admin_campaign_end", target=campaign, store=campaign.store)
+    return campaign
+
+
 def campaign_purchase(*, campaign: Campaign, consumer: Consumer, now=None) -> Wallet:
     """Buy a campaign: the sandbox payment succeeds at once and tops up the consumer's wallet of it."""
     now = now or timezone.now()
@@ -140,6 +154,10 @@ def campaign_purchase(*, campaign: Campaign, consumer: Consumer, now=None) -> Wa
             consumer=consumer, wallet=wallet, campaign=campaign, amount=campaign.pay_amount,
             credit_amount=campaign.credit_amount, gateway="sandbox", gateway_reference=f"pay_{uuid.uuid4().hex}",
         )
+        if wallet.status == Wallet.Status.CLOSED:
+            # A closed wallet (withdrawn) starts a new life: what was paid before has been refunded or spent,
+            # so it must not count towards this life's split, its `consumed` flag or what it can refund.
+            wallet.paid = wallet.credited = 0
         total = wallet.total + campaign.credit_amount
         wallet.paid += campaign.pay_amount
         wallet.credited += campaign.credit_amount
@@ -165,7 +183,7 @@ def order_spend(*, consumer: Consumer, store, order_ref: str, amount: int, now=N
     All or nothing: if the usable balance is short nothing is charged and the error says what is available.
     """
     if amount <= 0:
-        raise errors.InsufficientAllowance("The amount must be positive.")
+        raise errors.InsufficientAllowance(gettext_lazy("The amount must be positive."))
     now = now or timezone.now()
     with transaction.atomic():
         ids = Wallet.objects.filter(consumer=consumer, store=store).exclude(status=Wallet.Status.CLOSED)
@@ -239,7 +257,7 @@ def order_return(*, order: Order, consumer: Consumer, amount: int | None = None,
         locked = wallets_lock(p.allocation.wallet_id for p in parts)
         for part in parts:
             wallet, allocation = locked[part.allocation.wallet_id], part.allocation
-            if wallet.status != Wallet.Status.CLOSED and not wallet.is_expired(now):
+            if wallet.status != Wallet.Status.CLOSED and not wallet.is_expired(now) and not _closed_since(allocation):
                 principal_delta, bonus_delta = wallet_set_total(wallet=wallet, total=wallet.total + part.amount)
                 wallet.save(update_fields=["principal", "bonus"])
                 ledger_write(
@@ -247,7 +265,7 @@ def order_return(*, order: Order, consumer: Consumer, amount: int | None = None,
                     bonus_delta=bonus_delta, order=order, actor=consumer.user,
                 )
             else:
-                principal_delta = _closed_return_principal(allocation, part.amount)
+                principal_delta = min(_closed_return_principal(allocation, part.amount), _principal_owed(wallet))
                 bonus_delta = part.amount - principal_delta
                 refund = refund_create(wallet=wallet, amount=principal_delta, kind="return", order=order) if principal_delta else None
                 # The wallet's balance does not move: the money passes through it to the payment and the bonus lapses.
@@ -265,6 +283,30 @@ def order_return(*, order: Order, consumer: Consumer, amount: int | None = None,
         order.returned_amount += amount
         order.save(update_fields=["returned_amount"])
     return order
+
+
+def _closed_since(allocation: OrderAllocation) -> bool:
+    """True when the allocation's wallet was closed (refunded) after the order took from it, even if the
+    consumer has bought it again since: that money belongs to the wallet's earlier, closed life."""
+    spent = LedgerEntry.objects.filter(
+        wallet_id=allocation.wallet_id, order_id=allocation.order_id, kind=LedgerEntry.Kind.SPEND
+    ).order_by("pk").values("pk")[:1]
+    return LedgerEntry.objects.filter(
+        wallet_id=allocation.wallet_id, pk__gt=Subquery(spent),
+        kind__in=[LedgerEntry.Kind.WITHDRAWAL_REFUND, LedgerEntry.Kind.EXPIRY_REFUND],
+    ).exists()
+
+
+def _principal_owed(wallet: Wallet) -> int:
+    """Principal the consumer's payments can still take back beyond what the (locked) wallet holds.
+
+    Rounding in the consumer's favour on spends and returns may leave an order's principal share a fen above
+    this; the consumer never gets back more than they paid.
+    """
+    refundable = Payment.objects.filter(wallet=wallet).aggregate(
+        left=Sum(F("amount") - F("refunded_amount"))
+    )["left"] or 0
+    return max(refundable - wallet.principal, 0)
 
 
 def _closed_return_principal(allocation: OrderAllocation, amount: int) -> int:

@@ -3,6 +3,7 @@ import re
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy
 
 from allowance import errors
 from consumers.models import Consumer
@@ -14,7 +15,7 @@ def consumer_register(*, account_name: str, password: str, email: str = "", vali
     """Create a consumer; the account name is the login name, unique whatever its letter case."""
     account_name = (account_name or "").strip()
     if not ACCOUNT_NAME_RE.match(account_name):
-        raise errors.DomainError("Account names are 3–64 letters, digits or . @ + - _ characters.")
+        raise errors.DomainError(gettext_lazy("Account names are 3–64 letters, digits or . @ + - _ characters."))
     key = Consumer.key_for(account_name)
     User = get_user_model()
     user = User(username=account_name, email=email or "")

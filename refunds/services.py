@@ -6,6 +6,7 @@ from functools import partial
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from allowance import errors
 from allowance.models import LedgerEntry, Payment, Wallet
@@ -50,9 +51,9 @@ def refund_create(*, wallet: Wallet, amount: int, kind: str, request=None, order
 
 
 def _payout_enqueue(refund_id: int) -> None:
-    from refunds.tasks import refund_payout
+    from refunds.payouts import payout_enqueue
 
-    refund_payout.delay(refund_id)
+    payout_enqueue(refund_id)  # never raises: if the broker is down the payout re-drive finds the refund
 
 
 def _wallet_close_with_refund(*, wallet: Wallet, request: WithdrawalRequest, resolution: str, actor, now) -> Refund | None:
@@ -174,9 +175,9 @@ def withdrawal_retention_message(*, request: WithdrawalRequest, actor, message: 
     """Merchant staff ask the consumer to keep the allowance (挽留). Only while the request is pending."""
     message = (message or "").strip()
     if not message:
-        raise errors.DomainError("The message must not be empty.")
+        raise errors.DomainError(gettext_lazy("The message must not be empty."))
     if len(message) > 500:
-        raise errors.DomainError("The message must be at most 500 characters.")
+        raise errors.DomainError(gettext_lazy("The message must be at most 500 characters."))
     with transaction.atomic():
         wallet, request = _request_lock(request)
         store_staff_check(user=actor, store=wallet.store)
@@ -298,6 +299,6 @@ def wallet_expire_due(*, now=None, batch_size: int | None = None) -> int:
 
 
 def _notify(event: str, request_id: int) -> None:
-    from refunds.tasks import withdrawal_notify
+    from refunds.notifications import withdrawal_notify_enqueue
 
-    withdrawal_notify.delay(event, request_id)
+    withdrawal_notify_enqueue(event=event, request_id=request_id)
