@@ -111,3 +111,9 @@ class InvalidCampaign(DomainError):
 class AccountNameTaken(DomainError):
     code = "account_name_taken"
     default_message = _("This account name is already taken.")
+
+
+class PayoutNotRetryable(DomainError):
+    status_code = 409
+    code = "payout_not_retryable"
+    default_message = _("Only a payout that needs attention can be retried.")

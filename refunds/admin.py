@@ -1,4 +1,5 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
 
 from allowance.admin import ReadOnlyAdmin
 from refunds.models import Refund, RefundAllocation, RetentionMessage, WithdrawalRequest
@@ -20,6 +21,22 @@ class RetentionMessageAdmin(ReadOnlyAdmin):
 class RefundAdmin(ReadOnlyAdmin):
     list_display = ["id", "wallet", "kind", "amount", "payout_status", "payout_attempts", "created_at"]
     list_filter = ["kind", "payout_status"]
+    actions = ["payout_retry"]
+
+    @admin.action(description=_("Retry the payout of selected refunds that need attention"))
+    def payout_retry(self, request, queryset):
+        from allowance.errors import DomainError
+        from refunds.payouts import refund_payout_retry
+
+        retried = 0
+        for refund in queryset.order_by("pk"):
+            try:
+                refund_payout_retry(refund=refund, actor=request.user)
+                retried += 1
+            except DomainError as exc:
+                self.message_user(request, f"{refund}: {exc}", messages.WARNING)
+        if retried:
+            self.message_user(request, _("%(count)d payout(s) sent again.") % {"count": retried}, messages.SUCCESS)
 
 
 @admin.register(RefundAllocation)

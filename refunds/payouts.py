@@ -1,33 +1,171 @@
-"""Paying committed refunds out through the gateway, after commit, idempotently by key."""
+"""Paying committed refunds out through the gateway (SPEC §5): after commit, idempotently by key, retried.
+
+The database is the source of truth for what is owed; broker messages only say "look at refund N now".
+A worker first *claims* the refund with one conditional UPDATE (status processing, attempt due), which
+also counts the attempt and leases the refund for `PAYOUT_LEASE_SECONDS`; a duplicate message, a second
+worker or a beat re-drive finds nothing to claim and does nothing. The gateway key is derived from the
+refund and the payment, so a resend is the same payout; and once a payout has been sent its outcome is
+*asked* (`payout_status`) before anything is sent again, so an unknown outcome (timeout, lost answer,
+killed worker) is never paid a second time.
+"""
+import logging
+import random
+from datetime import datetime, timedelta
+from functools import partial
+
+from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
+from allowance import errors
+from allowance.services import audit_record
 from refunds.gateway import PayoutOutcome, get_gateway
-from refunds.models import Refund
+from refunds.models import Refund, RefundAllocation
+
+log = logging.getLogger(__name__)
+PayoutStatus = Refund.PayoutStatus
 
 
-def payout_key(allocation) -> str:
+def payout_key(allocation: RefundAllocation) -> str:
+    """The gateway idempotency key: the refund id and the payment it goes back to, never anything random."""
     return f"refund-{allocation.refund_id}-payment-{allocation.payment_id}"
 
 
-def refund_payout_execute(*, refund_id: int) -> str:
-    """Pay out each part of a refund that has no gateway reference yet; the key makes a repeat harmless."""
-    refund = Refund.objects.filter(pk=refund_id).first()
-    if refund is None or refund.payout_status != Refund.PayoutStatus.PROCESSING:
-        return refund.payout_status if refund else "missing"
+def payout_backoff(attempt: int, *, rng=random) -> timedelta:
+    """Exponential backoff with jitter: base·2^(attempt−1), capped, then a random point in its upper half.
+
+    The jitter spreads retries of many refunds that failed together (a provider outage) over time.
+    """
+    base = settings.PAYOUT_BACKOFF_BASE_SECONDS
+    ceiling = min(settings.PAYOUT_BACKOFF_MAX_SECONDS, base * (2 ** max(attempt - 1, 0)))
+    return timedelta(seconds=ceiling / 2 + rng.uniform(0, ceiling / 2))
+
+
+def _claim(refund_id: int, now: datetime) -> bool:
+    lease = now + timedelta(seconds=settings.PAYOUT_LEASE_SECONDS)
+    return bool(
+        Refund.objects.filter(pk=refund_id, payout_status=PayoutStatus.PROCESSING)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .update(payout_attempts=F("payout_attempts") + 1, next_attempt_at=lease)
+    )
+
+
+def _allocation_pay(gateway, allocation: RefundAllocation, now: datetime):
+    """Pay one part of a refund, or learn that it was paid. Returns the gateway's last answer."""
+    key = payout_key(allocation)
+    if allocation.payout_requested_at is not None:
+        # Sent before: the answer may have been lost, or the worker died after sending. Ask first.
+        status = gateway.payout_status(key=key)
+        if status.outcome != PayoutOutcome.NOT_FOUND:
+            return status  # SUCCEEDED (it was applied) or UNKNOWN (ask again later; never resend blind)
+    else:
+        # Committed before the call, so whoever comes next knows it may have reached the provider.
+        RefundAllocation.objects.filter(pk=allocation.pk).update(payout_requested_at=now)
+    return gateway.payout(key=key, payment_reference=allocation.payment.gateway_reference, amount=allocation.amount)
+
+
+def refund_payout_execute(*, refund_id: int, now: datetime | None = None) -> str:
+    """Make one payout attempt for a refund if one is due; safe to call any number of times, anywhere.
+
+    Returns what happened: "succeeded", "retry", "needs_attention", or "skipped" when there was nothing to
+    claim (already paid, not due yet, or another worker holds it).
+    """
+    now = now or timezone.now()
+    if not _claim(refund_id, now):
+        return "skipped"
     gateway = get_gateway()
-    for allocation in refund.allocations.select_related("payment").filter(gateway_reference=""):
-        result = gateway.payout(
-            key=payout_key(allocation), payment_reference=allocation.payment.gateway_reference, amount=allocation.amount
-        )
+    error = ""
+    allocations = RefundAllocation.objects.select_related("payment").filter(refund_id=refund_id, gateway_reference="")
+    for allocation in allocations.order_by("pk"):
+        try:
+            result = _allocation_pay(gateway, allocation, now)
+        except Exception as exc:  # a provider SDK raising is an unknown outcome like any other
+            log.exception("payout of refund %s: gateway call raised", refund_id)
+            error = f"{type(exc).__name__}: {exc}"[:200]
+            break
         if result.outcome != PayoutOutcome.SUCCEEDED:
-            return "pending"
-        allocation.gateway_reference = result.reference
-        allocation.save(update_fields=["gateway_reference"])
+            error = (result.error or result.outcome.value)[:200]
+            break
+        RefundAllocation.objects.filter(pk=allocation.pk).update(gateway_reference=result.reference)
+    return _attempt_finish(refund_id=refund_id, error=error, now=now)
+
+
+def _attempt_finish(*, refund_id: int, error: str, now: datetime) -> str:
     with transaction.atomic():
         refund = Refund.objects.select_for_update().get(pk=refund_id)
-        if refund.payout_status == Refund.PayoutStatus.PROCESSING:
-            refund.payout_status = Refund.PayoutStatus.SUCCEEDED
-            refund.paid_at = timezone.now()
-            refund.save(update_fields=["payout_status", "paid_at"])
-    return refund.payout_status
+        if refund.payout_status != PayoutStatus.PROCESSING:
+            return refund.payout_status
+        if not refund.allocations.filter(gateway_reference="").exists():
+            refund.payout_status = PayoutStatus.SUCCEEDED
+            refund.paid_at = now
+            refund.next_attempt_at = None
+            refund.last_error = ""
+            refund.save(update_fields=["payout_status", "paid_at", "next_attempt_at", "last_error"])
+            return "succeeded"
+        refund.last_error = error
+        if refund.payout_attempts >= settings.PAYOUT_MAX_ATTEMPTS:
+            refund.payout_status = PayoutStatus.NEEDS_ATTENTION
+            refund.next_attempt_at = None
+            refund.save(update_fields=["payout_status", "next_attempt_at", "last_error"])
+            log.warning("payout of refund %s needs attention after %s attempts: %s", refund_id,
+                        refund.payout_attempts, error)
+            return "needs_attention"
+        refund.next_attempt_at = now + payout_backoff(refund.payout_attempts)
+        refund.save(update_fields=["next_attempt_at", "last_error"])
+        transaction.on_commit(partial(payout_enqueue, refund.pk, eta=refund.next_attempt_at))
+    return "retry"
+
+
+def payout_enqueue(refund_id: int, eta: datetime | None = None) -> None:
+    """Ask a worker to look at a refund (now, or at `eta`). Losing this message only delays the payout."""
+    from refunds.tasks import refund_payout
+
+    try:
+        refund_payout.apply_async((refund_id,), eta=eta)
+    except Exception:
+        # The broker is down: the refund is committed and the re-drive will find it. Never fail the caller.
+        log.exception("could not enqueue the payout of refund %s; the re-drive will pick it up", refund_id)
+
+
+def refund_payouts_redrive(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Send again the payouts whose message is overdue: lost, dropped with a dead worker, or never sent.
+
+    Returns how many were enqueued. Enqueuing one twice is harmless: only one attempt can claim it.
+    """
+    now = now or timezone.now()
+    stuck_before = now - timedelta(seconds=settings.PAYOUT_STUCK_SECONDS)
+    ids = list(
+        Refund.objects.filter(payout_status=PayoutStatus.PROCESSING)
+        .filter(Q(next_attempt_at__lte=stuck_before) | Q(next_attempt_at__isnull=True, created_at__lte=stuck_before))
+        .order_by("pk").values_list("pk", flat=True)[:limit]
+    )
+    for refund_id in ids:
+        payout_enqueue(refund_id)
+    if ids:
+        log.info("re-drove %s payout(s) whose message was overdue", len(ids))
+    return len(ids)
+
+
+def refund_payout_retry(*, refund: Refund, actor) -> Refund:
+    """An admin sends a payout that needs attention again, with a fresh set of attempts (audited).
+
+    The key is unchanged and anything sent before is asked about first, so a retry never pays twice.
+    """
+    if not getattr(actor, "is_staff", False):
+        raise errors.NotFound()
+    with transaction.atomic():
+        refund = Refund.objects.select_for_update().select_related("wallet").get(pk=refund.pk)
+        if refund.payout_status != PayoutStatus.NEEDS_ATTENTION:
+            raise errors.PayoutNotRetryable()
+        previous_attempts, previous_error = refund.payout_attempts, refund.last_error
+        refund.payout_status = PayoutStatus.PROCESSING
+        refund.payout_attempts = 0
+        refund.next_attempt_at = None
+        refund.save(update_fields=["payout_status", "payout_attempts", "next_attempt_at"])
+        audit_record(
+            actor=actor, action="payout_retry", target=refund, store=refund.wallet.store, amount=refund.amount,
+            previous_attempts=previous_attempts, previous_error=previous_error,
+        )
+        transaction.on_commit(partial(payout_enqueue, refund.pk))
+    return refund

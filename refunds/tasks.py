@@ -1,4 +1,12 @@
-"""Celery tasks: another front door. They take ids, call services and are safe to run twice."""
+"""Celery tasks: another front door. They take ids, call services and are safe to run twice.
+
+Every task is idempotent and reads what is due from the database, so the broker's weak spots do not touch
+money: a message delivered twice (Redis visibility timeout, a second beat) finds its work already done or
+claimed; a message lost (a worker killed with SIGKILL, a broker restart, an enqueue that failed after
+commit) is replaced by the next beat, which sweeps due requests and expired wallets again and re-drives
+overdue payouts. `acks_late` plus `reject_on_worker_lost` (settings) return a killed worker's message
+to the queue as well.
+"""
 from celery import shared_task
 
 from refunds import payouts, services
@@ -7,19 +15,28 @@ from refunds.notifications import withdrawal_notify_send
 
 @shared_task
 def refund_due_withdrawals() -> int:
+    """Refund every request whose hold has ended (`resolution=auto`)."""
     return services.withdrawal_refund_due()
 
 
 @shared_task
 def expire_wallets() -> int:
+    """Close expired wallets: principal refunded, bonus lapses (`resolution=expiry`)."""
     return services.wallet_expire_due()
 
 
 @shared_task
 def refund_payout(refund_id: int) -> str:
+    """One payout attempt for one refund, if it is due and nobody else holds it."""
     return payouts.refund_payout_execute(refund_id=refund_id)
 
 
 @shared_task
-def withdrawal_notify(event: str, request_id: int) -> None:
-    withdrawal_notify_send(event=event, request_id=request_id)
+def payouts_redrive() -> int:
+    """Enqueue again the payouts whose message is overdue (lost, or held by a dead worker)."""
+    return payouts.refund_payouts_redrive()
+
+
+@shared_task
+def withdrawal_notify(event: str, request_id: int) -> bool:
+    return withdrawal_notify_send(event=event, request_id=request_id)

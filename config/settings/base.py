@@ -131,6 +131,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {"login": THROTTLE_LOGIN_RATE, "money": THROTTLE_MONEY_RATE},
+    "DEFAULT_PARSER_CLASSES": ["allowance.api.base.StrictJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "allowance.api.exceptions.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Store Allowance API",
@@ -140,6 +143,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "allowance.api.schema.postprocess_schema",
+    ],
 }
 
 # --- Cache (throttling, idempotency locks) ---------------------------------
@@ -161,22 +169,40 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_processed": str(_broker_dir / "processed"),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Unacknowledged messages (acks_late) come back after this long; it must exceed the longest ETA we
+    # schedule (PAYOUT_BACKOFF_MAX_SECONDS) or every long retry would be delivered twice. Duplicates are
+    # harmless (tasks claim their work in the database) but wasteful.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7200)}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# The beat only says "look now": what is due is read from the database each time, so a lost, late or
+# doubled beat message (or two beats by mistake) never loses or doubles money. A sweep message that
+# waited longer than one interval is dropped (`expires`): the next one does the same work.
+_SWEEP = {"schedule": timedelta(seconds=SWEEP_INTERVAL_SECONDS), "options": {"expires": max(SWEEP_INTERVAL_SECONDS, 5)}}
 CELERY_BEAT_SCHEDULE = {
-    "refund-due-withdrawals": {
-        "task": "refunds.tasks.refund_due_withdrawals",
-        "schedule": timedelta(seconds=SWEEP_INTERVAL_SECONDS),
-    },
-    "expire-wallets": {
-        "task": "refunds.tasks.expire_wallets",
-        "schedule": timedelta(seconds=SWEEP_INTERVAL_SECONDS),
-    },
+    "refund-due-withdrawals": {"task": "refunds.tasks.refund_due_withdrawals", **_SWEEP},
+    "expire-wallets": {"task": "refunds.tasks.expire_wallets", **_SWEEP},
+    "redrive-payouts": {"task": "refunds.tasks.payouts_redrive", **_SWEEP},
 }
+
+# --- Payment gateway and payouts --------------------------------------------
+PAYMENT_GATEWAY = os.environ.get("PAYMENT_GATEWAY", "refunds.gateway.SandboxGateway")
+SANDBOX_GATEWAY_LATENCY_MS = env_int("SANDBOX_GATEWAY_LATENCY_MS", 50)
+SANDBOX_GATEWAY_FAILURE_RATE = float(os.environ.get("SANDBOX_GATEWAY_FAILURE_RATE") or 0)
+SANDBOX_GATEWAY_TIMEOUT_RATE = float(os.environ.get("SANDBOX_GATEWAY_TIMEOUT_RATE") or 0)
+SANDBOX_GATEWAY_LOST_ANSWER_RATE = float(os.environ.get("SANDBOX_GATEWAY_LOST_ANSWER_RATE") or 0)
+PAYOUT_MAX_ATTEMPTS = env_int("PAYOUT_MAX_ATTEMPTS", 8)  # then the refund needs attention (admin retries it)
+PAYOUT_BACKOFF_BASE_SECONDS = float(os.environ.get("PAYOUT_BACKOFF_BASE_SECONDS") or 30)
+PAYOUT_BACKOFF_MAX_SECONDS = float(os.environ.get("PAYOUT_BACKOFF_MAX_SECONDS") or 1800)
+# A worker that claims a payout holds it this long; if it dies, the re-drive picks the refund up after that.
+PAYOUT_LEASE_SECONDS = env_int("PAYOUT_LEASE_SECONDS", 120)
+# A payout whose message should have run this long ago (lost message, dead worker) is sent again by the beat.
+PAYOUT_STUCK_SECONDS = env_int("PAYOUT_STUCK_SECONDS", 120)
 
 # --- Email (console by default) -------------------------------------------
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -1,0 +1,19 @@
+"""Settings for the real worker and beat processes that the scheduling tests start (tests/scheduling).
+
+Test settings, but tasks really go through the broker (no eager mode) and emails are written to files so
+the test can read what the worker sent. Everything else (database, broker, faults, hold) comes from the
+environment the test passes in.
+"""
+import os
+
+from .test import *  # noqa: F401,F403
+from .base import env_int
+
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_TASK_EAGER_PROPAGATES = False
+SANDBOX_GATEWAY_LATENCY_MS = env_int("SANDBOX_GATEWAY_LATENCY_MS", 0)
+if os.environ.get("REDIS_URL"):
+    # Shared by all the processes, so an email is sent once however many workers see its message.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["REDIS_URL"]}}
+EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", "/tmp/store-allowance-e2e-mail")
