@@ -18,3 +18,17 @@ migrate: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# `make run [PORT=8000]`: install, migrate, seed the demo, compile translations (if gettext's msgfmt is
+# there) and run web + Celery worker + Celery beat in the foreground; Ctrl-C stops all three.
+# SQLite and a file broker under var/ unless DATABASE_URL / CELERY_BROKER_URL say otherwise.
+PORT ?= 8000
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	@if [ -n "$$(find . -path ./$(VENV) -prune -o -path ./var -prune -o -type d -name locale -print -quit)" ]; then \
+		if command -v msgfmt >/dev/null 2>&1; then \
+			$(BIN)/python manage.py compilemessages --ignore=$(VENV) --ignore=var --ignore=node_modules -v0; \
+		else echo "msgfmt (gettext) not found: using the translations as committed"; fi; \
+	fi
+	$(BIN)/python scripts/run.py --port $(PORT)
