@@ -1,6 +1,27 @@
-from django.contrib import admin
+"""The Django admin for campaigns, wallets, payments, orders, the ledger and the audit trail.
 
+Money rows are read-only here: balances change only through the services, which admin actions call.
+"""
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from allowance import errors
 from allowance.models import AuditRecord, Campaign, LedgerEntry, Order, OrderAllocation, Payment, Wallet
+from allowance.money import fen_to_yuan
+from allowance.services import campaign_admin_end
+
+
+def yuan_column(field: str, description):
+    """A list/detail column showing an integer-fen field as yuan with two decimals."""
+
+    @admin.display(description=description, ordering=field)
+    def column(obj):
+        value = getattr(obj, field)
+        return "" if value is None else fen_to_yuan(value)
+
+    column.__name__ = f"{field}_yuan"
+    return column
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -16,55 +37,114 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
-    list_display = ["name", "store", "pay_amount", "credit_amount", "starts_at", "ends_at", "valid_until", "sold_count"]
-    list_filter = ["store"]
-    search_fields = ["name"]
-    readonly_fields = ["sold_count", "ended_at"]
-
-
-@admin.register(Wallet)
-class WalletAdmin(ReadOnlyAdmin):
-    list_display = ["id", "consumer", "store", "campaign", "principal", "bonus", "status", "valid_until"]
-    list_filter = ["status", "store"]
-    search_fields = ["consumer__account_key"]
-
-
-@admin.register(Payment)
-class PaymentAdmin(ReadOnlyAdmin):
-    list_display = ["id", "consumer", "amount", "refunded_amount", "status", "created_at"]
-    search_fields = ["consumer__account_key", "gateway_reference"]
-
-
-class OrderAllocationInline(admin.TabularInline):
-    model = OrderAllocation
+class ReadOnlyInline(admin.TabularInline):
     extra = 0
     can_delete = False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    show_change_link = True
 
     def has_add_permission(self, request, obj=None):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Campaign)
+class CampaignAdmin(ReadOnlyAdmin):
+    """Campaigns are created by store staff on /merchant/ (audited); the admin can end a sale."""
+
+    pay_yuan = yuan_column("pay_amount", _("pay"))
+    credit_yuan = yuan_column("credit_amount", _("get"))
+    list_display = ["name", "store", "pay_yuan", "credit_yuan", "starts_at", "ends_at", "valid_until",
+                    "sold_count", "stock", "ended_at"]
+    list_filter = ["store", ("ended_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "store__name", "=id"]
+    date_hierarchy = "starts_at"
+    actions = ["end_sale"]
+
+    @admin.action(description=_("End the sale of the selected campaigns (bought allowance stays valid)"))
+    def end_sale(self, request, queryset):
+        ended = 0
+        for campaign in queryset.filter(ended_at__isnull=True).order_by("pk"):
+            try:
+                campaign_admin_end(campaign=campaign, actor=request.user)
+            except errors.DomainError as exc:
+                self.message_user(request, f"{campaign}: {exc}", messages.ERROR)
+            else:
+                ended += 1
+        self.message_user(request, ngettext("%(count)d campaign ended.", "%(count)d campaigns ended.", ended)
+                          % {"count": ended}, messages.SUCCESS if ended else messages.WARNING)
+
+
+class LedgerEntryInline(ReadOnlyInline):
+    model = LedgerEntry
+    fields = ["created_at", "kind", "principal_delta", "bonus_delta", "order", "request", "refund", "actor"]
+    readonly_fields = fields
+    ordering = ["-created_at", "-pk"]
+
+
+@admin.register(Wallet)
+class WalletAdmin(ReadOnlyAdmin):
+    principal_yuan = yuan_column("principal", _("principal"))
+    bonus_yuan = yuan_column("bonus", _("bonus"))
+    paid_yuan = yuan_column("paid", _("paid"))
+    list_display = ["id", "consumer", "store", "campaign", "principal_yuan", "bonus_yuan", "paid_yuan", "status",
+                    "valid_until"]
+    list_filter = ["status", "store"]
+    list_select_related = ["consumer", "store", "campaign"]
+    search_fields = ["consumer__account_name", "=id"]
+    date_hierarchy = "created_at"
+    inlines = [LedgerEntryInline]
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyAdmin):
+    amount_yuan = yuan_column("amount", _("amount"))
+    refunded_yuan = yuan_column("refunded_amount", _("refunded"))
+    list_display = ["id", "consumer", "campaign", "amount_yuan", "refunded_yuan", "status", "gateway", "created_at"]
+    list_filter = ["status", "campaign__store"]
+    list_select_related = ["consumer", "campaign"]
+    search_fields = ["consumer__account_name", "gateway_reference", "=id"]
+    date_hierarchy = "created_at"
+
+
+class OrderAllocationInline(ReadOnlyInline):
+    model = OrderAllocation
+    fields = ["wallet", "principal", "bonus", "returned_principal", "returned_bonus"]
+    readonly_fields = fields
+
 
 @admin.register(Order)
 class OrderAdmin(ReadOnlyAdmin):
-    list_display = ["order_ref", "store", "consumer", "amount", "returned_amount", "created_at"]
+    amount_yuan = yuan_column("amount", _("amount"))
+    returned_yuan = yuan_column("returned_amount", _("returned"))
+    list_display = ["order_ref", "store", "consumer", "amount_yuan", "returned_yuan", "created_at"]
     list_filter = ["store"]
-    search_fields = ["order_ref", "consumer__account_key"]
+    list_select_related = ["store", "consumer"]
+    search_fields = ["order_ref", "consumer__account_name"]
+    date_hierarchy = "created_at"
     inlines = [OrderAllocationInline]
 
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(ReadOnlyAdmin):
-    list_display = ["id", "wallet", "kind", "principal_delta", "bonus_delta", "created_at"]
-    list_filter = ["kind"]
-    search_fields = ["wallet__consumer__account_key"]
+    principal_yuan = yuan_column("principal_delta", _("principal"))
+    bonus_yuan = yuan_column("bonus_delta", _("bonus"))
+    list_display = ["id", "created_at", "wallet", "kind", "principal_yuan", "bonus_yuan", "order", "request", "actor"]
+    list_filter = ["kind", "wallet__store"]
+    list_select_related = ["wallet__consumer", "wallet__campaign", "order", "actor"]
+    search_fields = ["wallet__consumer__account_name", "order__order_ref", "=request__id", "=wallet__id"]
+    date_hierarchy = "created_at"
 
 
 @admin.register(AuditRecord)
 class AuditRecordAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "actor", "action", "target_type", "target_id", "amount"]
-    list_filter = ["action"]
+    amount_yuan = yuan_column("amount", _("amount"))
+    list_display = ["created_at", "actor", "action", "store", "target_type", "target_id", "amount_yuan"]
+    list_filter = ["action", "store", "target_type"]
+    list_select_related = ["actor", "store"]
+    search_fields = ["action", "=target_id", "actor__username"]
+    date_hierarchy = "created_at"

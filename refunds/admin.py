@@ -1,27 +1,92 @@
+"""The Django admin for withdrawal requests, retention messages, refunds and their payouts (read-only rows;
+money moves only through the actions, which call the services and are audited)."""
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from allowance.admin import ReadOnlyAdmin
+from allowance import errors
+from allowance.admin import ReadOnlyAdmin, ReadOnlyInline, yuan_column
 from refunds.models import Refund, RefundAllocation, RetentionMessage, WithdrawalRequest
+from refunds.services import withdrawal_admin_refund
+
+
+class RetentionMessageInline(ReadOnlyInline):
+    model = RetentionMessage
+    fields = ["created_at", "author", "message"]
+    readonly_fields = fields
+    show_change_link = False
 
 
 @admin.register(WithdrawalRequest)
 class WithdrawalRequestAdmin(ReadOnlyAdmin):
-    list_display = ["id", "wallet", "status", "resolution", "principal", "bonus_lapsed", "requested_at", "due_at"]
-    list_filter = ["status", "resolution"]
-    search_fields = ["=id", "wallet__consumer__account_key"]
+    principal_yuan = yuan_column("principal", _("principal"))
+    bonus_yuan = yuan_column("bonus_lapsed", _("bonus lapsed"))
+    list_display = ["id", "account_name", "store", "status", "resolution", "principal_yuan", "bonus_yuan",
+                    "requested_at", "due_at", "resolved_at"]
+    list_filter = ["status", "resolution", "wallet__store"]
+    list_select_related = ["wallet__consumer", "wallet__store"]
+    search_fields = ["=id", "wallet__consumer__account_name"]
+    date_hierarchy = "requested_at"
+    inlines = [RetentionMessageInline]
+    actions = ["refund_now"]
+
+    @admin.display(description=_("account name"), ordering="wallet__consumer__account_key")
+    def account_name(self, obj):
+        return obj.wallet.consumer.account_name
+
+    @admin.display(description=_("store"), ordering="wallet__store__name")
+    def store(self, obj):
+        return obj.wallet.store.name
+
+    @admin.action(description=_("Refund the selected pending requests now (principal back, bonus lapses)"))
+    def refund_now(self, request, queryset):
+        refunded = 0
+        for withdrawal in queryset.order_by("pk"):
+            try:
+                withdrawal_admin_refund(request=withdrawal, actor=request.user)
+            except errors.DomainError as exc:
+                self.message_user(request, f"{withdrawal}: {exc}", messages.WARNING)
+            else:
+                refunded += 1
+        if refunded:
+            self.message_user(request, ngettext("%(count)d request refunded.", "%(count)d requests refunded.", refunded)
+                              % {"count": refunded}, messages.SUCCESS)
 
 
 @admin.register(RetentionMessage)
 class RetentionMessageAdmin(ReadOnlyAdmin):
-    list_display = ["request", "author", "created_at"]
+    list_display = ["created_at", "request", "account_name", "author", "message"]
+    list_select_related = ["request__wallet__consumer", "author"]
+    list_filter = ["request__wallet__store"]
+    search_fields = ["=request__id", "request__wallet__consumer__account_name", "message"]
+    date_hierarchy = "created_at"
+
+    @admin.display(description=_("account name"))
+    def account_name(self, obj):
+        return obj.request.wallet.consumer.account_name
+
+
+class RefundAllocationInline(ReadOnlyInline):
+    model = RefundAllocation
+    fields = ["payment", "amount", "gateway_reference"]
+    readonly_fields = fields
 
 
 @admin.register(Refund)
 class RefundAdmin(ReadOnlyAdmin):
-    list_display = ["id", "wallet", "kind", "amount", "payout_status", "payout_attempts", "created_at"]
-    list_filter = ["kind", "payout_status"]
+    amount_yuan = yuan_column("amount", _("amount"))
+    list_display = ["id", "account_name", "kind", "amount_yuan", "payout_status", "payout_attempts", "last_error",
+                    "request", "order", "created_at", "paid_at"]
+    list_filter = ["payout_status", "kind", "wallet__store"]
+    list_select_related = ["wallet__consumer", "request", "order"]
+    search_fields = ["=id", "=request__id", "order__order_ref", "wallet__consumer__account_name"]
+    date_hierarchy = "created_at"
+    inlines = [RefundAllocationInline]
     actions = ["payout_retry"]
+
+    @admin.display(description=_("account name"), ordering="wallet__consumer__account_key")
+    def account_name(self, obj):
+        return obj.wallet.consumer.account_name
 
     @admin.action(description=_("Retry the payout of selected refunds that need attention"))
     def payout_retry(self, request, queryset):
@@ -41,4 +106,7 @@ class RefundAdmin(ReadOnlyAdmin):
 
 @admin.register(RefundAllocation)
 class RefundAllocationAdmin(ReadOnlyAdmin):
-    list_display = ["refund", "payment", "amount", "gateway_reference"]
+    amount_yuan = yuan_column("amount", _("amount"))
+    list_display = ["id", "refund", "payment", "amount_yuan", "gateway_reference"]
+    list_select_related = ["refund", "payment"]
+    search_fields = ["=refund__id", "gateway_reference"]
