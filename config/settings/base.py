@@ -131,7 +131,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {"login": THROTTLE_LOGIN_RATE, "money": THROTTLE_MONEY_RATE},
-    "DEFAULT_PARSER_CLASSES": ["allowance.api.base.StrictJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["allowance.api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "allowance.api.exceptions.api_exception_handler",
 }
@@ -144,6 +144,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "WalletStatusEnum": ["active", "frozen", "closed"],
+        "WithdrawalStatusEnum": ["pending", "refunded", "cancelled", "retained"],
+        "CampaignStateEnum": ["active", "history"],
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "allowance.api.schema.postprocess_schema",

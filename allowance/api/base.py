@@ -1,0 +1,150 @@
+"""Cross-cutting pieces every API view uses: the strict JSON parser, strict serializers, throttles,
+limit/offset lists and scoped object look-ups."""
+from django.http import Http404
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import serializers
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
+from rest_framework.views import APIView
+
+from allowance.api.parsers import StrictJSONParser
+
+MAX_ID = 2**63 - 1
+
+
+class StrictSerializer(serializers.Serializer):
+    """Input serializer that rejects fields it does not know (a typo must not be silently ignored)."""
+
+    default_error_messages = {"unknown": _("Unknown field.")}
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(str(k)[:100] for k in data if k not in self.fields)
+            if unknown:
+                raise serializers.ValidationError({name: [_("Unknown field.")] for name in unknown[:20]})
+        return super().to_internal_value(data)
+
+
+class EmptyBodySerializer(StrictSerializer):
+    """For POSTs that take no body: nothing, or `{}`."""
+
+
+class LoginThrottle(SimpleRateThrottle):
+    """Password guessing: limited per account name and, separately, per client address."""
+
+    scope = "login"
+
+    def allow_request(self, request, view):
+        if self.rate is None:
+            return True
+        self.now = self.timer()
+        self._wait = None
+        counted = []
+        for key in self._keys(request):
+            history = [t for t in self.cache.get(key, []) if t > self.now - self.duration]
+            if len(history) >= self.num_requests:
+                self._wait = max(self._wait or 0, self.duration - (self.now - history[-1]))
+            counted.append((key, history))
+        if self._wait is not None:
+            return False
+        for key, history in counted:
+            self.cache.set(key, [self.now, *history], self.duration)
+        return True
+
+    def wait(self):
+        return self._wait
+
+    def _keys(self, request):
+        keys = [self.cache_format % {"scope": "login-ip", "ident": self.get_ident(request)}]
+        try:
+            name = request.data.get("username") or request.data.get("account_name") if isinstance(request.data, dict) else None
+        except Exception:  # an unreadable body is answered by the view; it still counts for the address
+            name = None
+        if isinstance(name, str) and name.strip():
+            ident = name.strip().casefold()[:150].encode("utf-8", "replace").hex()
+            keys.append(self.cache_format % {"scope": "login-name", "ident": ident})
+        return keys
+
+    def get_cache_key(self, request, view):  # not used: allow_request checks several keys
+        return None
+
+
+class MoneyThrottle(UserRateThrottle):
+    """Money-moving POSTs, per user."""
+
+    scope = "money"
+
+    def allow_request(self, request, view):
+        if request.method != "POST":
+            return True
+        return super().allow_request(request, view)
+
+
+class ApiView(APIView):
+    """Base of every API view: token first (so a missing credential is a 401 with WWW-Authenticate),
+    then session (CSRF enforced for writes); JSON only."""
+
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    permission_classes = [IsAuthenticated]
+    parser_classes = [StrictJSONParser]
+
+
+class PublicApiView(ApiView):
+    permission_classes = []
+
+
+class MoneyApiView(ApiView):
+    throttle_classes = [MoneyThrottle]
+
+
+# --- lists ---------------------------------------------------------------------------------
+
+
+class PageSerializer(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=1000, default=100)
+    offset = serializers.IntegerField(min_value=0, max_value=10**9, default=0)
+
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("limit", OpenApiTypes.INT, description="At most this many (default 100, at most 1000).",
+                     required=False),
+    OpenApiParameter("offset", OpenApiTypes.INT, description="Skip this many.", required=False),
+]
+TOTAL_COUNT_HEADER = {"X-Total-Count": {"description": "How many there are in all.", "schema": {"type": "integer"}}}
+
+
+def query_params(serializer_class, request) -> dict:
+    serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def paged_response(request, queryset, serializer_class, **context) -> Response:
+    """A plain JSON array of one page, with the full count in X-Total-Count."""
+    page = query_params(PageSerializer, request)
+    total = queryset.count()
+    rows = queryset[page["offset"] : page["offset"] + page["limit"]]
+    data = serializer_class(rows, many=True, context={"request": request, **context}).data
+    return Response(data, headers={"X-Total-Count": str(total)})
+
+
+# --- scoped look-ups -----------------------------------------------------------------------
+
+
+def scoped_get(queryset, pk):
+    """The object with this id in the caller's scope, or 404: someone else's answers like a missing one."""
+    if not isinstance(pk, int) or not 0 < pk <= MAX_ID:
+        raise Http404
+    obj = queryset.filter(pk=pk).first()
+    if obj is None:
+        raise Http404
+    return obj
+
+
+def consumer_of(user):
+    """The consumer behind a user, or None (merchant staff and admins are not consumers)."""
+    return getattr(user, "consumer", None) if getattr(user, "is_authenticated", False) else None

@@ -1,0 +1,143 @@
+"""Consumer API: stores, campaigns on sale, buying, My Allowance (wallets, entries) and orders."""
+from django.db.models import Prefetch
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+
+from allowance import selectors, services
+from allowance.api import examples as ex
+from allowance.api.base import (
+    PAGE_PARAMETERS, TOTAL_COUNT_HEADER, EmptyBodySerializer, MoneyApiView, ApiView, PublicApiView,
+    consumer_of, paged_response, query_params, scoped_get,
+)
+from allowance.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
+from allowance.api.serializers import (
+    CampaignListQuery, CampaignOutput, LedgerEntryOutput, OrderInput, OrderOutput, OrderReturnInput, StoreOutput,
+    WalletOutput,
+)
+from allowance.models import Campaign, LedgerEntry, Order, Wallet
+from merchants.models import Store
+
+
+def _consumer_or_403(user):
+    consumer = consumer_of(user)
+    if consumer is None:
+        raise PermissionDenied("Only consumers can do this.")
+    return consumer
+
+
+def wallets_of(user):
+    """The caller's own wallets (none for anyone who is not a consumer), with what the wallet shape needs."""
+    from refunds.models import WithdrawalRequest
+
+    pending = WithdrawalRequest.objects.filter(status="pending").select_related("refund").prefetch_related(
+        "retention_messages"
+    )
+    return (
+        Wallet.objects.filter(consumer__user=user)
+        .select_related("store", "campaign")
+        .prefetch_related(Prefetch("withdrawal_requests", queryset=pending))
+        .order_by("pk")
+    )
+
+
+class StoreListApi(PublicApiView):
+    @extend_schema(operation_id="stores_list", responses=StoreOutput(many=True), tags=["consumer"],
+                   examples=[ex.response("Stores", [{"id": 1, "name": "Demo Store"}])])
+    def get(self, request):
+        return Response(StoreOutput(Store.objects.order_by("name", "pk"), many=True).data)
+
+
+class CampaignListApi(PublicApiView):
+    @extend_schema(
+        operation_id="campaigns_list", tags=["consumer"], responses=CampaignOutput(many=True),
+        parameters=[OpenApiParameter("store", int, description="Only this store's campaigns.")],
+        examples=[ex.response("Active campaigns", [ex.CAMPAIGN])],
+    )
+    def get(self, request):
+        query = query_params(CampaignListQuery, request)
+        campaigns = selectors.campaigns_on_sale()
+        if "store" in query:
+            campaigns = campaigns.filter(store_id=query["store"])
+        return Response(CampaignOutput(campaigns, many=True).data)
+
+
+class CampaignPurchaseApi(MoneyApiView):
+    @extend_schema(
+        operation_id="campaigns_purchase", tags=["consumer"], request=EmptyBodySerializer,
+        parameters=[IDEMPOTENCY_PARAMETER], responses={201: WalletOutput},
+        examples=[ex.response("Wallet after buying", ex.WALLET_NEW, 201)],
+        description="Buy a campaign; the sandbox payment completes at once and the wallet is topped up.",
+    )
+    @idempotent
+    def post(self, request, pk):
+        EmptyBodySerializer(data=request.data).is_valid(raise_exception=True)
+        consumer = _consumer_or_403(request.user)
+        campaign = scoped_get(Campaign.objects.all(), pk)
+        wallet = services.campaign_purchase(campaign=campaign, consumer=consumer)
+        wallet = wallets_of(request.user).get(pk=wallet.pk)
+        return Response(WalletOutput(wallet).data, status=status.HTTP_201_CREATED)
+
+
+class WalletListApi(ApiView):
+    @extend_schema(operation_id="wallets_list", tags=["consumer"], parameters=PAGE_PARAMETERS,
+                   responses=WalletOutput(many=True),
+                   examples=[ex.response("My Allowance", [ex.WALLET])])
+    def get(self, request):
+        return paged_response(request, wallets_of(request.user), WalletOutput)
+
+
+class WalletDetailApi(ApiView):
+    @extend_schema(operation_id="wallets_retrieve", tags=["consumer"], responses=WalletOutput,
+                   examples=[ex.response("Wallet", ex.WALLET)])
+    def get(self, request, pk):
+        return Response(WalletOutput(scoped_get(wallets_of(request.user), pk)).data)
+
+
+class WalletEntryListApi(ApiView):
+    @extend_schema(operation_id="wallets_entries", tags=["consumer"], parameters=PAGE_PARAMETERS,
+                   responses=LedgerEntryOutput(many=True), examples=[ex.response("Entries", [ex.ENTRY])])
+    def get(self, request, pk):
+        wallet = scoped_get(Wallet.objects.filter(consumer__user=request.user), pk)
+        entries = LedgerEntry.objects.filter(wallet=wallet).select_related("order").order_by("-created_at", "-pk")
+        return paged_response(request, entries, LedgerEntryOutput)
+
+
+class OrderCreateApi(MoneyApiView):
+    @extend_schema(
+        operation_id="orders_create", tags=["consumer"], request=OrderInput, parameters=[IDEMPOTENCY_PARAMETER],
+        responses={201: OrderOutput},
+        examples=[ex.request("Pay 10.00", {"store": 1, "order_ref": "A-1001", "amount": "10.00"}),
+                  ex.response("Order", ex.ORDER, 201)],
+        description="Pay an order with allowance: the consumer's wallets in the store, soonest validity first.",
+    )
+    @idempotent
+    def post(self, request):
+        data = _valid(OrderInput, request)
+        consumer = _consumer_or_403(request.user)
+        store = scoped_get(Store.objects.all(), data["store"])
+        order = services.order_spend(consumer=consumer, store=store, order_ref=data["order_ref"], amount=data["amount"])
+        return Response(OrderOutput(order).data, status=status.HTTP_201_CREATED)
+
+
+class OrderReturnApi(MoneyApiView):
+    @extend_schema(
+        operation_id="orders_return", tags=["consumer"], request=OrderReturnInput, parameters=[IDEMPOTENCY_PARAMETER],
+        responses={200: OrderOutput},
+        examples=[ex.request("Return part", {"amount": "4.00"}),
+                  ex.response("Order", {**ex.ORDER, "returned_amount": "4.00"})],
+        description="Return an order (all that is not yet returned by default) to the wallets it was paid from.",
+    )
+    @idempotent
+    def post(self, request, pk):
+        data = _valid(OrderReturnInput, request)
+        order = scoped_get(Order.objects.filter(consumer__user=request.user), pk)
+        order = services.order_return(order=order, consumer=order.consumer, amount=data.get("amount"))
+        return Response(OrderOutput(order).data)
+
+
+def _valid(serializer_class, request) -> dict:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data

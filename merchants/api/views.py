@@ -1,0 +1,116 @@
+"""Merchant staff API: their stores' campaigns, user management search and the summary. Only their stores."""
+from django.db.models import Prefetch
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+
+from allowance import selectors, services
+from allowance.api import examples as ex
+from allowance.api.base import (
+    PAGE_PARAMETERS, ApiView, EmptyBodySerializer, paged_response, query_params, scoped_get,
+)
+from allowance.models import Campaign, Wallet
+from merchants.api.serializers import (
+    CampaignInput, CampaignStateQuery, MerchantCampaignOutput, MerchantUserOutput, SummaryOutput, SummaryQuery,
+    UserSearchQuery,
+)
+from merchants.selectors import consumers_search, stores_for_staff
+
+
+def campaigns_for_staff(user):
+    return Campaign.objects.filter(store__in=stores_for_staff(user=user)).order_by("-pk")
+
+
+class MerchantCampaignListApi(ApiView):
+    @extend_schema(
+        operation_id="merchant_campaigns_list", tags=["merchant"], responses=MerchantCampaignOutput(many=True),
+        parameters=[OpenApiParameter("state", str, enum=["active", "history"]), *PAGE_PARAMETERS],
+        examples=[ex.response("Campaigns", [ex.MERCHANT_CAMPAIGN])],
+    )
+    def get(self, request):
+        query = query_params(CampaignStateQuery, request)
+        if "state" in query:
+            campaigns = selectors.campaigns_for_staff(user=request.user, state=query["state"])
+        else:
+            campaigns = campaigns_for_staff(request.user)
+        return paged_response(request, campaigns, MerchantCampaignOutput)
+
+    @extend_schema(
+        operation_id="merchant_campaigns_create", tags=["merchant"], request=CampaignInput,
+        responses={201: MerchantCampaignOutput},
+        examples=[
+            ex.request("Pay 80 get 100", {
+                "store": 1, "name": "pay 80 get 100", "pay_amount": "80", "credit_amount": "100",
+                "starts_at": "2026-01-01T00:00:00+08:00", "ends_at": "2026-12-31T00:00:00+08:00",
+                "valid_until": "2027-12-31T00:00:00+08:00", "per_consumer_limit": 1, "stock": 1000}),
+            ex.response("Created", {**ex.MERCHANT_CAMPAIGN, "sold_count": 0, "remaining_stock": 1000}, 201),
+        ],
+    )
+    def post(self, request):
+        serializer = CampaignInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        store = scoped_get(stores_for_staff(user=request.user), data.pop("store"))
+        campaign = services.campaign_create(store=store, actor=request.user, **data)
+        return Response(MerchantCampaignOutput(campaign).data, status=status.HTTP_201_CREATED)
+
+
+class MerchantCampaignEndApi(ApiView):
+    @extend_schema(
+        operation_id="merchant_campaigns_end", tags=["merchant"], request=EmptyBodySerializer,
+        responses={200: MerchantCampaignOutput},
+        examples=[ex.response("Ended", {**ex.MERCHANT_CAMPAIGN, "state": "history",
+                                        "ended_at": "2026-03-01T12:00:00+08:00"})],
+        description="Stop the sale now; wallets already bought stay valid.",
+    )
+    def post(self, request, pk):
+        EmptyBodySerializer(data=request.data).is_valid(raise_exception=True)
+        campaign = scoped_get(campaigns_for_staff(request.user), pk)
+        return Response(MerchantCampaignOutput(services.campaign_end(campaign=campaign, actor=request.user)).data)
+
+
+class MerchantUserSearchApi(ApiView):
+    @extend_schema(
+        operation_id="merchant_users_search", tags=["merchant"], responses=MerchantUserOutput(many=True),
+        parameters=[
+            OpenApiParameter("account_name", str, required=True,
+                             description="Exact account name, any letter case (or its start, with prefix=true)."),
+            OpenApiParameter("prefix", bool, description="Also match account names that start with it."),
+            OpenApiParameter("limit", int, description="At most this many consumers (default 50, at most 1000)."),
+        ],
+        examples=[ex.response("Found", [{"account_name": "alice", "wallets": [ex.WALLET]}])],
+    )
+    def get(self, request):
+        query = query_params(UserSearchQuery, request)
+        consumers = list(consumers_search(user=request.user, account_name=query["account_name"],
+                                          prefix=query["prefix"], limit=query["limit"]))
+        from refunds.models import WithdrawalRequest
+
+        pending = WithdrawalRequest.objects.filter(status="pending").select_related("refund").prefetch_related(
+            "retention_messages"
+        )
+        wallets = (
+            Wallet.objects.filter(consumer__in=consumers, store__in=stores_for_staff(user=request.user))
+            .select_related("store", "campaign").prefetch_related(Prefetch("withdrawal_requests", queryset=pending))
+            .order_by("pk")
+        )
+        by_consumer = {c.pk: [] for c in consumers}
+        for wallet in wallets:
+            by_consumer[wallet.consumer_id].append(wallet)
+        rows = [{"account_name": c.account_name, "wallets": by_consumer[c.pk]} for c in consumers]
+        return Response(MerchantUserOutput(rows, many=True).data)
+
+
+class MerchantSummaryApi(ApiView):
+    @extend_schema(
+        operation_id="merchant_summary", tags=["merchant"], responses=SummaryOutput,
+        parameters=[OpenApiParameter("store", int, description="One of your stores (default: all of them).")],
+        examples=[ex.response("Summary", ex.SUMMARY)],
+    )
+    def get(self, request):
+        query = query_params(SummaryQuery, request)
+        store = scoped_get(stores_for_staff(user=request.user), query["store"]) if "store" in query else None
+        if store is None and not stores_for_staff(user=request.user).exists():
+            raise PermissionDenied("Only merchant staff can see a summary.")
+        return Response(SummaryOutput(selectors.merchant_summary(user=request.user, store=store)).data)
