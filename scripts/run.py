@@ -47,7 +47,8 @@ def stop(processes: dict[str, subprocess.Popen], grace: float = 10.0) -> None:
     for proc in processes.values():
         if proc.poll() is None:
             try:
-                os.killpg(proc.pid, signal.SIGTERM)
+                # The main process only: Celery and gunicorn stop their own children (a warm shutdown).
+                proc.send_signal(signal.SIGTERM)
             except ProcessLookupError:
                 pass
     deadline = time.monotonic() + grace
@@ -60,6 +61,10 @@ def stop(processes: dict[str, subprocess.Popen], grace: float = 10.0) -> None:
             except ProcessLookupError:
                 pass
             proc.wait()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # anything its children left behind
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def main() -> int:

@@ -1,0 +1,141 @@
+"""The scheduled parts with real processes: Celery workers and beats against PostgreSQL and Redis.
+
+The hold is 2 seconds and the beat sweeps every second, so "48 hours later" happens within seconds.
+"""
+import signal
+from collections import Counter
+
+import pytest
+from django.db.models import Count, Sum
+
+from allowance.management.commands.reconcile import reconcile_findings
+from allowance.models import LedgerEntry, Wallet
+from refunds.models import Refund, RefundAllocation, SandboxPayout, WithdrawalRequest
+from tests.scheduling.conftest import expiring_wallet, held_requests, wait_for
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def all_paid(count: int) -> bool:
+    return Refund.objects.filter(payout_status=Refund.PayoutStatus.SUCCEEDED).count() == count
+
+
+def assert_each_refunded_exactly_once(requests, *, resolution: str) -> None:
+    """Every request refunded once, its principal paid to the gateway once, the books in balance."""
+    ids = [r.pk for r in requests]
+    assert Counter(WithdrawalRequest.objects.filter(pk__in=ids).values_list("status", "resolution")) == {
+        ("refunded", resolution): len(ids)
+    }
+    assert Refund.objects.filter(request_id__in=ids).count() == len(ids)
+    assert LedgerEntry.objects.filter(request_id__in=ids, kind=LedgerEntry.Kind.WITHDRAWAL_REFUND).count() == len(ids)
+    assert not Wallet.objects.filter(withdrawal_requests__in=ids).exclude(status=Wallet.Status.CLOSED).exists()
+    # The gateway's own books: one applied payout per allocation, for exactly its amount.
+    allocations = RefundAllocation.objects.filter(refund__request_id__in=ids)
+    applied = SandboxPayout.objects.filter(
+        key__in=[f"refund-{a.refund_id}-payment-{a.payment_id}" for a in allocations]
+    )
+    assert applied.count() == allocations.count() == len(ids)
+    assert applied.aggregate(s=Sum("amount"))["s"] == allocations.aggregate(s=Sum("amount"))["s"]
+    assert not SandboxPayout.objects.values("key").annotate(n=Count("id")).filter(n__gt=1).exists()
+    # Wallets against their ledger, refunds against allocations, payments against what they gave back.
+    assert reconcile_findings() == []
+
+
+def test_a_held_request_is_refunded_by_the_beat_and_an_expired_wallet_at_expiry(celery_cluster):
+    # Given a worker and a beat running
+    celery_cluster.worker()
+    celery_cluster.beat()
+
+    # When a consumer who spent from their allowance asks to withdraw (held for 2 s),
+    # and another consumer's allowance reaches the end of its validity in 3 s
+    (request,) = held_requests(1)
+    expiring = expiring_wallet(seconds=3)
+
+    # Then within seconds the held request is refunded automatically …
+    wait_for(lambda: WithdrawalRequest.objects.filter(pk=request.pk, status="refunded").exists(),
+             timeout=20, what="the held request refunded by the beat")
+    request.refresh_from_db()
+    assert (request.resolution, request.principal, request.bonus_lapsed) == ("auto", 7200, 1800)
+    # … and the expired wallet's principal is refunded, its bonus lapsed
+    wait_for(lambda: Wallet.objects.filter(pk=expiring.pk, status="closed").exists(),
+             timeout=20, what="the expired wallet closed by the beat")
+    expiry = WithdrawalRequest.objects.get(wallet=expiring)
+    assert (expiry.status, expiry.resolution, expiry.principal, expiry.bonus_lapsed) == ("refunded", "expiry", 8000, 2000)
+
+    # And both payouts reach the gateway once, and the consumer is told by email
+    wait_for(lambda: all_paid(2), timeout=20, what="both payouts succeeded")
+    assert SandboxPayout.objects.aggregate(s=Sum("amount"))["s"] == 7200 + 8000
+    mail = wait_for(lambda: "\n".join(p.read_text() for p in (celery_cluster.tmp / "mail").glob("*.log"))
+                    if (celery_cluster.tmp / "mail").exists() else "", timeout=10, what="refund emails written")
+    assert request.wallet.consumer.user.email in mail and "has been refunded" in mail
+    assert reconcile_findings() == []
+
+
+def test_payouts_survive_failures_timeouts_and_lost_answers_and_are_paid_exactly_once(celery_cluster):
+    # Given 200 due requests and a gateway that declines 30%, times out 10% and loses 5% of answers
+    requests = held_requests(200)
+    faults = {"SANDBOX_GATEWAY_FAILURE_RATE": 0.30, "SANDBOX_GATEWAY_TIMEOUT_RATE": 0.10,
+              "SANDBOX_GATEWAY_LOST_ANSWER_RATE": 0.05, "PAYOUT_MAX_ATTEMPTS": 25}
+
+    # When two workers and a beat refund them and pay them out
+    celery_cluster.worker("worker1", **faults)
+    celery_cluster.worker("worker2", **faults)
+    celery_cluster.beat()
+
+    # Then after retries every payout has succeeded …
+    wait_for(lambda: Refund.objects.count() == 200, timeout=60, what="200 refunds committed")
+    wait_for(lambda: not Refund.objects.filter(payout_status=Refund.PayoutStatus.PROCESSING).exists(),
+             timeout=120, what="no payout still processing", interval=0.5)
+    assert Counter(Refund.objects.values_list("payout_status", flat=True)) == {"succeeded": 200}
+    # … the faults really happened and were retried …
+    attempts = Counter(Refund.objects.values_list("payout_attempts", flat=True))
+    print(f"payout attempts per refund: {sorted(attempts.items())}")
+    assert sum(n for a, n in attempts.items() if a > 1) >= 40
+    # … and each refund was applied by the gateway exactly once, none lost, the books agree
+    assert_each_refunded_exactly_once(requests, resolution="auto")
+
+
+def test_two_workers_and_two_beats_refund_each_due_request_exactly_once(celery_cluster):
+    # Given 500 requests whose hold has ended
+    requests = held_requests(500)
+
+    # When two workers and two beats (against Celery's advice: one beat only) sweep at once
+    for name in ("worker1", "worker2"):
+        celery_cluster.worker(name, SWEEP_BATCH_SIZE=50)
+    celery_cluster.beat("beat1")
+    celery_cluster.beat("beat2")
+
+    # Then every request is refunded once and paid once
+    wait_for(lambda: not WithdrawalRequest.objects.filter(status="pending").exists(), timeout=90,
+             what="every request refunded", interval=0.5)
+    wait_for(lambda: all_paid(500), timeout=90, what="500 payouts succeeded", interval=0.5)
+    assert_each_refunded_exactly_once(requests, resolution="auto")
+    # The sweeps each worker ran, added up, refunded exactly 500 — no request counted twice
+    sweeps = [int(n) for n in celery_cluster.task_results("refunds.tasks.refund_due_withdrawals")]
+    assert sum(sweeps) == 500 and len(sweeps) > 2
+
+
+def test_a_worker_killed_in_the_middle_of_a_sweep_leaves_nothing_refunded_twice_or_lost(celery_cluster):
+    # Given 500 due requests and a worker sweeping them in small batches
+    requests = held_requests(500)
+    celery_cluster.beat()
+    worker = celery_cluster.worker("worker1", SWEEP_BATCH_SIZE=10)
+
+    # When the worker is killed (SIGKILL, no shutdown) while the sweep is half-way
+    wait_for(lambda: WithdrawalRequest.objects.filter(status="refunded").count() >= 50, timeout=60,
+             what="the sweep under way", interval=0.02)
+    celery_cluster.kill(worker, signal.SIGKILL)
+    refunded_at_kill = WithdrawalRequest.objects.filter(status="refunded").count()
+    print(f"refunded when the worker was killed: {refunded_at_kill} of 500")
+    assert 0 < refunded_at_kill < 500, "the kill must land in the middle of the sweep"
+    # Nothing half-written: every batch committed whole or not at all
+    assert reconcile_findings() == []
+
+    # And a new worker is started
+    celery_cluster.worker("worker2", SWEEP_BATCH_SIZE=10)
+
+    # Then every due request is refunded exactly once and every payout is made once
+    wait_for(lambda: not WithdrawalRequest.objects.filter(status="pending").exists(), timeout=90,
+             what="every request refunded after the restart", interval=0.5)
+    wait_for(lambda: all_paid(500), timeout=90, what="500 payouts succeeded", interval=0.5)
+    assert_each_refunded_exactly_once(requests, resolution="auto")

@@ -1,0 +1,35 @@
+"""docker-compose.yml and the Procfile describe the same processes as `make run` (no Docker engine needed)."""
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_compose_runs_web_worker_beat_postgres_and_redis_with_health_checks():
+    # Given the compose file as Docker would read it
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+
+    # Then it has every service, each long-running one with a health check
+    assert {"web", "worker", "beat", "postgres", "redis"} <= set(services)
+    for name in ("web", "worker", "beat", "postgres", "redis"):
+        assert services[name]["healthcheck"]["test"], name
+    # The app processes share one image and reach PostgreSQL and Redis, after the migrations ran
+    for name in ("web", "worker", "beat"):
+        env = services[name]["environment"]
+        assert env["DATABASE_URL"].startswith("postgres://") and env["CELERY_BROKER_URL"].startswith("redis://")
+        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert "gunicorn" in services["web"]["command"]
+    assert services["worker"]["command"][:4] == ["celery", "-A", "config", "worker"]
+    assert services["beat"]["command"][:4] == ["celery", "-A", "config", "beat"]
+    assert services["beat"]["deploy"]["replicas"] == 1  # one beat only
+
+
+def test_procfile_names_the_three_processes():
+    processes = dict(
+        line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line and not line.startswith("#")
+    )
+    assert set(processes) == {"web", "worker", "beat"}
+    assert "celery -A config worker" in processes["worker"] and "celery -A config beat" in processes["beat"]
