@@ -41,8 +41,8 @@ def test_split_follows_the_spec_table(pay, credit, buys, spent, principal, bonus
 
 def test_many_small_spends_do_not_drift_from_the_rule(campaign, consumer):
     wallet = campaign_purchase(campaign=campaign, consumer=consumer)
-    for i in range(1000):
-        spend(wallet, 1, ref=f"o{i}")
+    for i in range(200):
+        spend(wallet, 5, ref=f"o{i}")
     # 100.00 − 10.00 = 90.00 → principal ceil(9000 × 0.8) = 7200, exactly as one spend of 10.00 gives
     assert balances(wallet) == (7200, 1800)
 
@@ -61,3 +61,34 @@ def test_spending_more_than_available_charges_nothing_and_says_what_is_available
     with pytest.raises(errors.InsufficientAllowance, match="100.00"):
         spend(wallet, 10001)
     assert balances(wallet) == (8000, 2000)
+
+
+@pytest.mark.parametrize(
+    "spent, returned, principal, bonus",
+    [
+        (1000, 1000, 8000, 2000),  # spent 10.00, returned whole → back to 80.00 / 20.00
+        (1000, 500, 7600, 1900),  # spent 10.00, returned 5.00 → total 95.00 → 76.00 / 19.00
+        (1, 1, 8000, 2000),  # spent 0.01, returned → 80.00 / 20.00
+        (3333, 1111, 6223, 1555),  # total 77.78 → principal ceil(62.224) = 62.23
+    ],
+    ids=["return-whole", "return-half", "return-0.01", "return-awkward"],
+)
+def test_a_return_puts_the_split_where_the_rule_says(campaign, consumer, spent, returned, principal, bonus):
+    from allowance.services import order_return
+
+    wallet = campaign_purchase(campaign=campaign, consumer=consumer)
+    order = spend(wallet, spent)
+    order_return(order=order, consumer=consumer, amount=returned)
+    assert balances(wallet) == (principal, bonus)
+
+
+def test_many_one_fen_spends_and_returns_land_where_the_rule_says(campaign, consumer):
+    from allowance.services import order_return
+
+    wallet = campaign_purchase(campaign=campaign, consumer=consumer)
+    for i in range(101):
+        order = spend(wallet, 1, ref=f"o{i}")
+        if i % 2:
+            order_return(order=order, consumer=consumer)
+    # 51 fen spent net: total 99.49 → principal ceil(79.592) = 79.60, bonus 19.89
+    assert balances(wallet) == (7960, 1989)
