@@ -43,10 +43,12 @@ INSTALLED_APPS = [
     "consumers",
     "allowance",
     "refunds",
+    "axes",  # login brute-force protection: see AXES_* below
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -55,6 +57,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into a 429
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -86,7 +89,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 30}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-AUTHENTICATION_BACKENDS = ["consumers.backends.CaseInsensitiveModelBackend"]
+# Axes first: it refuses a locked-out account before any password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "consumers.backends.CaseInsensitiveModelBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -95,6 +99,36 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
+
+# --- Security: brute-force lockout and headers (config/security.py) -------
+# An account (by account name, any letter case) is locked for AXES_COOLOFF_MINUTES after AXES_FAILURE_LIMIT
+# failed logins in a row, on the login page and the API token endpoint alike; other accounts are unaffected,
+# and a successful login clears the count. Locking by address too would let one shared NAT lock everyone out.
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 20)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_USERNAME_CALLABLE = "config.security.axes_username"
+AXES_LOCKOUT_CALLABLE = "config.security.axes_lockout_response"
+AXES_RESET_ON_SUCCESS = True
+# The lock lasts the cool-off from the last counted failure; tries while locked do not extend it, so the
+# owner can predict when they may log in again.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_HTTP_RESPONSE_CODE = 429
+# axes.W006 asks to lock by address too; that would let one shared NAT address lock out every account behind
+# it. Per-address limits are the login throttle's job (THROTTLE_LOGIN_RATE, per account name and address).
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+CONTENT_SECURITY_POLICY_INLINE_SCRIPT_PATHS = ["/api/docs/"]
+PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=()"
 
 # --- Internationalisation -------------------------------------------------
 LANGUAGE_CODE = "en"

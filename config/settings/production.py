@@ -1,16 +1,37 @@
 """Production: every secret from the environment, no defaults; HTTPS everywhere."""
 import os
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .base import *  # noqa: F401,F403
-from .base import env_bool, env_int
+from .base import DATABASES, env_bool, env_int
 
-SECRET_KEY = os.environ["SECRET_KEY"]
-ALLOWED_HOSTS = [h.strip() for h in os.environ["ALLOWED_HOSTS"].split(",") if h.strip()]
+
+def required(name: str) -> str:
+    """A setting production must be given: no default, so a forgotten one stops the start-up, loudly."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ImproperlyConfigured(f"{name} must be set in the environment for production")
+    return value
+
+
+SECRET_KEY = required("SECRET_KEY")
+if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
+    raise ImproperlyConfigured("SECRET_KEY must be at least 50 random characters")
+ALLOWED_HOSTS = [h.strip() for h in required("ALLOWED_HOSTS").split(",") if h.strip()]
 DEBUG = False
+# The database and the broker hold credentials: production names them itself rather than falling back to
+# the local SQLite file and file broker.
+required("DATABASE_URL")
+CELERY_BROKER_URL = required("CELERY_BROKER_URL")
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto; SECURE_SSL_REDIRECT=0 only for plain-HTTP
+# loopback runs (benchmarks, `make chaos`).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
 SESSION_COOKIE_SECURE = True
+SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = True
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True

@@ -26,7 +26,9 @@ class TokenApi(PublicApiView):
     def post(self, request):
         serializer = TokenInput(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = authenticate(request, **serializer.validated_data)
+        # The Django request, not DRF's wrapper: django-axes marks a locked-out account on it, and its
+        # middleware then answers 429 instead of this view's 400.
+        user = authenticate(request._request, **serializer.validated_data)
         if user is None:
             raise serializers.ValidationError({"non_field_errors": ["Unable to log in with these credentials."]})
         token, _ = Token.objects.get_or_create(user=user)

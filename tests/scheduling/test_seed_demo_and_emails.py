@@ -5,6 +5,7 @@ import pytest
 from django.contrib.auth import authenticate
 from django.core import mail
 from django.core.management import CommandError, call_command
+from django.test import RequestFactory
 from django.utils import timezone
 
 from allowance.models import Campaign
@@ -30,11 +31,11 @@ def test_seed_demo_creates_the_demo_and_a_second_run_changes_nothing(settings, d
     assert (campaign.name, campaign.pay_amount, campaign.credit_amount, campaign.per_consumer_limit) == (
         "pay 80 get 100", 8000, 10000, 1)
     assert campaign.is_on_sale() and campaign.valid_until > timezone.now() + timedelta(days=364)
-    merchant = authenticate(username="merchant", password="merchant")
+    merchant = authenticate(RequestFactory().post("/accounts/login/"), username="merchant", password="merchant")
     assert is_store_staff(user=merchant, store=store) and not merchant.is_staff
-    assert authenticate(username="alice", password="alice").consumer.account_name == "alice"
-    assert authenticate(username="bob", password="bob").consumer.account_name == "bob"
-    admin = authenticate(username="admin", password="admin")
+    assert authenticate(RequestFactory().post("/accounts/login/"), username="alice", password="alice").consumer.account_name == "alice"
+    assert authenticate(RequestFactory().post("/accounts/login/"), username="bob", password="bob").consumer.account_name == "bob"
+    admin = authenticate(RequestFactory().post("/accounts/login/"), username="admin", password="admin")
     assert admin.is_superuser and admin.is_staff
 
 
