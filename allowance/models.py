@@ -197,6 +197,8 @@ class OrderAllocation(models.Model):
     returned_bonus = models.BigIntegerField(default=0)
 
     class Meta:
+        verbose_name = _("order allocation")
+        verbose_name_plural = _("order allocations")
         constraints = [
             models.UniqueConstraint(fields=["order", "wallet"], name="allocation_one_per_order_wallet"),
             models.CheckConstraint(condition=Q(principal__gte=0) & Q(bonus__gte=0), name="allocation_not_negative"),

@@ -133,6 +133,8 @@ class RefundAllocation(models.Model):
     payout_requested_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("refund allocation")
+        verbose_name_plural = _("refund allocations")
         constraints = [
             models.UniqueConstraint(fields=["refund", "payment"], name="refund_allocation_once_per_payment"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="refund_allocation_positive"),
