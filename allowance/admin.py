@@ -13,15 +13,20 @@ from allowance.services import campaign_admin_end
 
 
 def yuan_column(field: str, description):
-    """A list/detail column showing an integer-fen field as yuan with two decimals."""
+    """A ModelAdmin column (a method) showing an integer-fen field as yuan with two decimals."""
 
     @admin.display(description=description, ordering=field)
-    def column(obj):
+    def column(model_admin, obj):
         value = getattr(obj, field)
         return "" if value is None else fen_to_yuan(value)
 
     column.__name__ = f"{field}_yuan"
     return column
+
+
+admin.site.site_header = _("Store Allowance admin")
+admin.site.site_title = _("Store Allowance admin")
+admin.site.index_title = _("Store allowance, withdrawals and refunds")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

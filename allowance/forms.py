@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from allowance.money import fen_to_yuan, yuan_to_fen
 
 
-class YuanField(forms.CharField):
+class YuanField(forms.Field):
     """A positive yuan amount with at most two decimals ("72", "72.5", "72.50"), cleaned to integer fen."""
 
     default_error_messages = {
@@ -15,15 +15,18 @@ class YuanField(forms.CharField):
         "too_large": _("The amount must be at most %(max)s."),
     }
 
+    widget = forms.TextInput
+
     def __init__(self, **kwargs):
-        kwargs.setdefault("max_length", 20)
         super().__init__(**kwargs)
-        self.widget.attrs.update({"inputmode": "decimal", "autocomplete": "off", "pattern": r"[0-9]+([.][0-9]{1,2})?"})
+        self.widget.attrs.update({"inputmode": "decimal", "autocomplete": "off", "maxlength": "20"})
 
     def to_python(self, value):
-        value = super().to_python(value)
+        value = "" if value is None else str(value).strip()
         if value in self.empty_values:
             return None
+        if len(value) > 20:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
         try:
             fen = yuan_to_fen(value)
         except ValueError:

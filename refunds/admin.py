@@ -22,7 +22,7 @@ class WithdrawalRequestAdmin(ReadOnlyAdmin):
     principal_yuan = yuan_column("principal", _("principal"))
     bonus_yuan = yuan_column("bonus_lapsed", _("bonus lapsed"))
     list_display = ["id", "account_name", "store", "status", "resolution", "principal_yuan", "bonus_yuan",
-                    "requested_at", "due_at", "resolved_at"]
+                    "requested_at", "due_at"]
     list_filter = ["status", "resolution", "wallet__store"]
     list_select_related = ["wallet__consumer", "wallet__store"]
     search_fields = ["=id", "wallet__consumer__account_name"]

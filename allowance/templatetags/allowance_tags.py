@@ -17,6 +17,13 @@ def yuan(fen) -> str:
 
 
 @register.filter
+def signed_yuan(fen) -> str:
+    """A ledger delta: "+80.00", "-8.00", "0.00"."""
+    fen = int(fen or 0)
+    return f"+{fen_to_yuan(fen)}" if fen > 0 else fen_to_yuan(fen)
+
+
+@register.filter
 def seconds_until(moment) -> int:
     if moment is None:
         return 0
