@@ -15,10 +15,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.db import connection, transaction
 from django.utils import timezone
 
+from allowance.models import Campaign, LedgerEntry, Order, OrderAllocation, Payment, Wallet
 from allowance.services import campaign_purchase, order_spend
+from consumers.models import Consumer
+from refunds.models import WithdrawalRequest
 from refunds.services import withdrawal_request
 from tests.factories import CampaignFactory, ConsumerFactory, StaffFactory
 
@@ -43,6 +48,7 @@ class Proc:
     name: str
     popen: subprocess.Popen
     log: Path
+    ready_mark: str = ""
 
     def text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -54,7 +60,7 @@ class CeleryCluster:
     env: dict
     procs: list[Proc] = field(default_factory=list)
 
-    def _start(self, name: str, args: list[str], ready: str | None, **env) -> Proc:
+    def _start(self, name: str, args: list[str], ready: str, **env) -> Proc:
         log = self.tmp / f"{name}.log"
         handle = open(log, "ab")
         popen = subprocess.Popen(
@@ -65,25 +71,36 @@ class CeleryCluster:
         handle.close()
         proc = Proc(name, popen, log)
         self.procs.append(proc)
+        proc.ready_mark = ready
         print(f"started {name} pid={popen.pid} log={log}")
-        if ready:
-            wait_for(lambda: ready in proc.text() or popen.poll() is not None, timeout=60, what=f"{name} ready")
-            assert popen.poll() is None, f"{name} exited early:\n{proc.text()[-3000:]}"
         return proc
 
-    def worker(self, name: str = "worker1", *, concurrency: int = 2, **env) -> Proc:
-        return self._start(
+    def wait_ready(self, *procs: Proc) -> None:
+        """Wait until each process says it is ready (they boot in parallel: Django + Celery take seconds)."""
+        for proc in procs or self.procs:
+            wait_for(lambda: proc.ready_mark in proc.text() or proc.popen.poll() is not None, timeout=90,
+                     what=f"{proc.name} ready")
+            assert proc.popen.poll() is None, f"{proc.name} exited early:\n{proc.text()[-3000:]}"
+
+    def worker(self, name: str = "worker1", *, concurrency: int = 2, wait: bool = True, **env) -> Proc:
+        proc = self._start(
             name, ["worker", "--loglevel", "INFO", "--concurrency", str(concurrency), "--hostname", f"{name}@%h",
                    "--without-mingle", "--without-gossip", "--pool", "prefork"],
             ready=" ready.", **env,
         )
+        if wait:
+            self.wait_ready(proc)
+        return proc
 
-    def beat(self, name: str = "beat1", **env) -> Proc:
+    def beat(self, name: str = "beat1", *, wait: bool = False, **env) -> Proc:
         # Each beat keeps its own schedule file: two beats must never share one.
-        return self._start(
+        proc = self._start(
             name, ["beat", "--loglevel", "INFO", "--schedule", str(self.tmp / f"{name}-schedule"), "--max-interval", "1"],
             ready="beat: Starting", **env,
         )
+        if wait:
+            self.wait_ready(proc)
+        return proc
 
     def kill(self, proc: Proc, sig=signal.SIGKILL) -> None:
         """Signal the process and all its pool children (its process group)."""
@@ -97,7 +114,7 @@ class CeleryCluster:
         for proc in self.procs:
             if proc.popen.poll() is None:
                 proc.popen.send_signal(signal.SIGTERM)  # warm shutdown; Celery stops its pool itself
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 5  # then SIGKILL: everything the test checks is committed already
         for proc in self.procs:
             try:
                 proc.popen.wait(timeout=max(deadline - time.monotonic(), 0.1))
@@ -183,6 +200,59 @@ def held_requests(count: int, *, campaign=None, spend: int = 1000):
         wallet = campaign_purchase(campaign=campaign, consumer=consumer)
         order_spend(consumer=consumer, store=campaign.store, order_ref=f"o-{uuid.uuid4().hex[:10]}", amount=spend)
         requests.append(withdrawal_request(wallet=wallet, actor=consumer.user))
+    return requests
+
+
+def bulk_held_requests(count: int, *, due_in: float = 0.0):
+    """`count` held requests written in bulk: exactly the rows the services write for "bought pay 80 get 100,
+    spent 10.00, asked to withdraw" (principal 72.00, bonus 18.00), due `due_in` seconds from now.
+
+    The services take ~30 queries per request; at 500 requests that alone would eat the time budget of these
+    tests. Callers check `reconcile_findings()` afterwards, so the bulk rows are proven to agree with the ledger.
+    """
+    User = get_user_model()
+    campaign = CampaignFactory(per_consumer_limit=1)
+    StaffFactory(store=campaign.store)
+    now = timezone.now()
+    tag = uuid.uuid4().hex[:8]
+    password = make_password("correct-horse-battery")
+    with transaction.atomic():
+        users = User.objects.bulk_create(
+            [User(username=f"bulk-{tag}-{n}", email=f"bulk-{tag}-{n}@example.com", password=password) for n in range(count)]
+        )
+        consumers = Consumer.objects.bulk_create(
+            [Consumer(user=u, account_name=u.username, account_key=Consumer.key_for(u.username)) for u in users]
+        )
+        wallets = Wallet.objects.bulk_create([
+            Wallet(consumer=c, campaign=campaign, store=campaign.store, paid=8000, credited=10000, principal=7200,
+                   bonus=1800, status=Wallet.Status.FROZEN, valid_until=campaign.valid_until)
+            for c in consumers
+        ])
+        payments = Payment.objects.bulk_create([
+            Payment(consumer=w.consumer, wallet=w, campaign=campaign, amount=8000, credit_amount=10000,
+                    gateway_reference=f"pay_bulk_{tag}_{n}")
+            for n, w in enumerate(wallets)
+        ])
+        orders = Order.objects.bulk_create([
+            Order(consumer=w.consumer, store=campaign.store, order_ref=f"bulk-{tag}-{n}", amount=1000)
+            for n, w in enumerate(wallets)
+        ])
+        OrderAllocation.objects.bulk_create(
+            [OrderAllocation(order=o, wallet=w, principal=800, bonus=200) for o, w in zip(orders, wallets)]
+        )
+        entries = []
+        for w, p, o in zip(wallets, payments, orders):
+            entries.append(LedgerEntry(wallet=w, kind=LedgerEntry.Kind.TOP_UP, principal_delta=8000, bonus_delta=2000,
+                                       payment=p, actor=w.consumer.user))
+            entries.append(LedgerEntry(wallet=w, kind=LedgerEntry.Kind.SPEND, principal_delta=-800, bonus_delta=-200,
+                                       order=o, actor=w.consumer.user))
+        LedgerEntry.objects.bulk_create(entries)
+        requests = WithdrawalRequest.objects.bulk_create([
+            WithdrawalRequest(wallet=w, requested_at=now, due_at=now + timedelta(seconds=due_in), principal=7200,
+                              bonus_lapsed=1800)
+            for w in wallets
+        ])
+        Campaign.objects.filter(pk=campaign.pk).update(sold_count=count)
     return requests
 
 

@@ -11,7 +11,7 @@ from django.db.models import Count, Sum
 from allowance.management.commands.reconcile import reconcile_findings
 from allowance.models import LedgerEntry, Wallet
 from refunds.models import Refund, RefundAllocation, SandboxPayout, WithdrawalRequest
-from tests.scheduling.conftest import expiring_wallet, held_requests, wait_for
+from tests.scheduling.conftest import bulk_held_requests, expiring_wallet, held_requests, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -43,8 +43,9 @@ def assert_each_refunded_exactly_once(requests, *, resolution: str) -> None:
 
 def test_a_held_request_is_refunded_by_the_beat_and_an_expired_wallet_at_expiry(celery_cluster):
     # Given a worker and a beat running
-    celery_cluster.worker()
+    celery_cluster.worker(wait=False)
     celery_cluster.beat()
+    celery_cluster.wait_ready()
 
     # When a consumer who spent from their allowance asks to withdraw (held for 2 s),
     # and another consumer's allowance reaches the end of its validity in 3 s
@@ -73,14 +74,16 @@ def test_a_held_request_is_refunded_by_the_beat_and_an_expired_wallet_at_expiry(
 
 def test_payouts_survive_failures_timeouts_and_lost_answers_and_are_paid_exactly_once(celery_cluster):
     # Given 200 due requests and a gateway that declines 30%, times out 10% and loses 5% of answers
-    requests = held_requests(200)
+    requests = bulk_held_requests(200)
+    assert reconcile_findings() == []
     faults = {"SANDBOX_GATEWAY_FAILURE_RATE": 0.30, "SANDBOX_GATEWAY_TIMEOUT_RATE": 0.10,
               "SANDBOX_GATEWAY_LOST_ANSWER_RATE": 0.05, "PAYOUT_MAX_ATTEMPTS": 25}
 
     # When two workers and a beat refund them and pay them out
-    celery_cluster.worker("worker1", **faults)
-    celery_cluster.worker("worker2", **faults)
+    celery_cluster.worker("worker1", wait=False, **faults)
+    celery_cluster.worker("worker2", wait=False, **faults)
     celery_cluster.beat()
+    celery_cluster.wait_ready()
 
     # Then after retries every payout has succeeded …
     wait_for(lambda: Refund.objects.count() == 200, timeout=60, what="200 refunds committed")
@@ -97,13 +100,15 @@ def test_payouts_survive_failures_timeouts_and_lost_answers_and_are_paid_exactly
 
 def test_two_workers_and_two_beats_refund_each_due_request_exactly_once(celery_cluster):
     # Given 500 requests whose hold has ended
-    requests = held_requests(500)
+    requests = bulk_held_requests(500)
+    assert reconcile_findings() == []
 
     # When two workers and two beats (against Celery's advice: one beat only) sweep at once
     for name in ("worker1", "worker2"):
-        celery_cluster.worker(name, SWEEP_BATCH_SIZE=50)
+        celery_cluster.worker(name, wait=False, SWEEP_BATCH_SIZE=50)
     celery_cluster.beat("beat1")
     celery_cluster.beat("beat2")
+    celery_cluster.wait_ready()
 
     # Then every request is refunded once and paid once
     wait_for(lambda: not WithdrawalRequest.objects.filter(status="pending").exists(), timeout=90,
@@ -116,18 +121,20 @@ def test_two_workers_and_two_beats_refund_each_due_request_exactly_once(celery_c
 
 
 def test_a_worker_killed_in_the_middle_of_a_sweep_leaves_nothing_refunded_twice_or_lost(celery_cluster):
-    # Given 500 due requests and a worker sweeping them in small batches
-    requests = held_requests(500)
+    # Given 300 due requests and a worker sweeping them in small batches
+    requests = bulk_held_requests(300)
+    assert reconcile_findings() == []
     celery_cluster.beat()
-    worker = celery_cluster.worker("worker1", SWEEP_BATCH_SIZE=10)
+    worker = celery_cluster.worker("worker1", wait=False, SWEEP_BATCH_SIZE=10)
+    celery_cluster.wait_ready()
 
     # When the worker is killed (SIGKILL, no shutdown) while the sweep is half-way
     wait_for(lambda: WithdrawalRequest.objects.filter(status="refunded").count() >= 50, timeout=60,
              what="the sweep under way", interval=0.02)
     celery_cluster.kill(worker, signal.SIGKILL)
     refunded_at_kill = WithdrawalRequest.objects.filter(status="refunded").count()
-    print(f"refunded when the worker was killed: {refunded_at_kill} of 500")
-    assert 0 < refunded_at_kill < 500, "the kill must land in the middle of the sweep"
+    print(f"refunded when the worker was killed: {refunded_at_kill} of 300")
+    assert 0 < refunded_at_kill < 300, "the kill must land in the middle of the sweep"
     # Nothing half-written: every batch committed whole or not at all
     assert reconcile_findings() == []
 
@@ -137,5 +144,5 @@ def test_a_worker_killed_in_the_middle_of_a_sweep_leaves_nothing_refunded_twice_
     # Then every due request is refunded exactly once and every payout is made once
     wait_for(lambda: not WithdrawalRequest.objects.filter(status="pending").exists(), timeout=90,
              what="every request refunded after the restart", interval=0.5)
-    wait_for(lambda: all_paid(500), timeout=90, what="500 payouts succeeded", interval=0.5)
+    wait_for(lambda: all_paid(300), timeout=90, what="300 payouts succeeded", interval=0.5)
     assert_each_refunded_exactly_once(requests, resolution="auto")
