@@ -38,7 +38,9 @@ def withdrawal_notify_enqueue(*, event: str, request_id: int) -> None:
 def _time_left(request: WithdrawalRequest, now) -> str:
     seconds = max(int((request.due_at - now).total_seconds()), 0) if request.due_at else 0
     hours, rest = divmod(seconds, 3600)
-    minutes = rest // 60
+    minutes, seconds = divmod(rest, 60)
+    if hours == 0:  # short holds (demo, tests) would otherwise read "0 h 00 min"
+        return _("%(minutes)d min %(seconds)02d s") % {"minutes": minutes, "seconds": seconds}
     return _("%(hours)d h %(minutes)02d min") % {"hours": hours, "minutes": minutes}
 
 

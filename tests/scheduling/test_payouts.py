@@ -153,3 +153,30 @@ def test_the_redrive_sends_again_only_payouts_whose_message_is_overdue(refund, s
     refund.refresh_from_db()
     assert refund.payout_status == Refund.PayoutStatus.SUCCEEDED
     assert refund_payouts_redrive(now=refund.created_at + timedelta(days=1)) == 0
+
+
+def test_an_admin_retries_a_payout_that_needs_attention_from_the_refund_admin(
+    refund, client, settings, gateway_faults, django_capture_on_commit_callbacks
+):
+    # Given a refund whose payout needs attention
+    settings.PAYOUT_MAX_ATTEMPTS = 1
+    gateway_faults(failure=1.0)
+    refund_payout_execute(refund_id=refund.pk)
+    refund.refresh_from_db()
+    assert refund.payout_status == Refund.PayoutStatus.NEEDS_ATTENTION
+
+    # When an admin picks "retry the payout" on it in the Django admin (tasks run eagerly here)
+    gateway_faults()
+    admin = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/admin/refunds/refund/", {"action": "payout_retry", "_selected_action": [refund.pk]}, follow=True
+        )
+
+    # Then it is paid, and the admin is told so
+    assert response.status_code == 200
+    refund.refresh_from_db()
+    assert refund.payout_status == Refund.PayoutStatus.SUCCEEDED
+    assert SandboxPayout.objects.count() == 1
+    assert "1 payout(s) sent again." in response.content.decode()
