@@ -1,12 +1,11 @@
 """Cross-cutting pieces every API view uses: the strict JSON parser, strict serializers, throttles,
 limit/offset lists and scoped object look-ups."""
+from django.core.validators import RegexValidator
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
@@ -14,6 +13,14 @@ from rest_framework.views import APIView
 from allowance.api.parsers import StrictJSONParser
 
 MAX_ID = 2**63 - 1
+
+
+# Text that is more than blanks, without NUL (which no database column can hold).
+TEXT_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+
+
+def text_validators():
+    return [RegexValidator(TEXT_PATTERN, _("Enter some text (not only blanks)."))]
 
 
 class StrictSerializer(serializers.Serializer):
@@ -94,7 +101,7 @@ class ApiView(APIView):
 
 
 class PublicApiView(ApiView):
-    permission_classes = []
+    permission_classes = [AllowAny]
 
 
 class MoneyApiView(ApiView):
@@ -105,20 +112,18 @@ class MoneyApiView(ApiView):
 
 
 class PageSerializer(serializers.Serializer):
-    limit = serializers.IntegerField(min_value=1, max_value=1000, default=100)
-    offset = serializers.IntegerField(min_value=0, max_value=10**9, default=0)
+    limit = serializers.IntegerField(min_value=1, max_value=1000, default=100,
+                                     help_text="At most this many (default 100, at most 1000).")
+    offset = serializers.IntegerField(min_value=0, max_value=10**9, default=0, help_text="Skip this many.")
 
 
-PAGE_PARAMETERS = [
-    OpenApiParameter("limit", OpenApiTypes.INT, description="At most this many (default 100, at most 1000).",
-                     required=False),
-    OpenApiParameter("offset", OpenApiTypes.INT, description="Skip this many.", required=False),
-]
+PAGE_PARAMETERS = [PageSerializer]
 TOTAL_COUNT_HEADER = {"X-Total-Count": {"description": "How many there are in all.", "schema": {"type": "integer"}}}
 
 
 def query_params(serializer_class, request) -> dict:
-    serializer = serializer_class(data=request.query_params)
+    # A plain dict, not the QueryDict: an empty value ("?store=") is then an error, not "not given".
+    serializer = serializer_class(data=request.query_params.dict())
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
 

@@ -25,7 +25,7 @@ HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
-    HEADER, OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    HEADER, OpenApiTypes.STR, OpenApiParameter.HEADER, required=False, pattern=r"^[\x20-\x7e]{1,255}$",
     description="Any unique string (≤ 255 printable ASCII characters, e.g. a UUID). A retry with the same key "
     "and body returns the first answer; the same key with another body is a 422. Keys expire after 24 hours.",
 )

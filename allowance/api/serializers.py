@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from allowance.api.base import StrictSerializer
+from allowance.api.base import StrictSerializer, text_validators
 from allowance.api.fields import AmountField, IdField
 from refunds.api.serializers import WithdrawalRequestOutput
 
@@ -31,7 +31,8 @@ class CampaignOutput(serializers.Serializer):
 
 
 class CampaignListQuery(serializers.Serializer):
-    store = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False)
+    store = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False,
+                                     help_text="Only this store's campaigns.")
 
 
 class WalletOutput(serializers.Serializer):
@@ -95,7 +96,7 @@ class OrderOutput(serializers.Serializer):
 
 class OrderInput(StrictSerializer):
     store = IdField()
-    order_ref = serializers.CharField(max_length=64)
+    order_ref = serializers.CharField(max_length=64, validators=text_validators())
     amount = AmountField()
 
 

@@ -43,5 +43,5 @@ urlpatterns = [
     path("orders/<id:pk>/return/", views.OrderReturnApi.as_view(), name="api-order-return"),
     path("", include("refunds.api.urls")),
     path("", include("merchants.api.urls")),
-    re_path(r"^.*$", not_found, name="api-not-found"),
+    re_path(r"^[\s\S]*$", not_found, name="api-not-found"),
 ]

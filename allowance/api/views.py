@@ -1,6 +1,6 @@
 """Consumer API: stores, campaigns on sale, buying, My Allowance (wallets, entries) and orders."""
 from django.db.models import Prefetch
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -52,7 +52,7 @@ class StoreListApi(PublicApiView):
 class CampaignListApi(PublicApiView):
     @extend_schema(
         operation_id="campaigns_list", tags=["consumer"], responses=CampaignOutput(many=True),
-        parameters=[OpenApiParameter("store", int, description="Only this store's campaigns.")],
+        parameters=[CampaignListQuery],
         examples=[ex.response("Active campaigns", [ex.CAMPAIGN])],
     )
     def get(self, request):

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from allowance.api.base import StrictSerializer
+from consumers.services import ACCOUNT_NAME_RE
 
 
 class TokenInput(StrictSerializer):
@@ -13,7 +14,7 @@ class TokenOutput(serializers.Serializer):
 
 
 class RegisterInput(StrictSerializer):
-    account_name = serializers.CharField(max_length=64)
+    account_name = serializers.RegexField(ACCOUNT_NAME_RE, max_length=64, trim_whitespace=False)
     password = serializers.CharField(max_length=128, trim_whitespace=False, style={"input_type": "password"})
     email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
 

@@ -1,6 +1,7 @@
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
-from allowance.api.base import StrictSerializer
+from allowance.api.base import StrictSerializer, text_validators
 from allowance.api.fields import AmountField, IdField
 from allowance.api.serializers import CampaignOutput, WalletOutput
 
@@ -18,7 +19,7 @@ class CampaignStateQuery(serializers.Serializer):
 
 class CampaignInput(StrictSerializer):
     store = IdField()
-    name = serializers.CharField(max_length=120)
+    name = serializers.CharField(max_length=120, validators=text_validators())
     pay_amount = AmountField()
     credit_amount = AmountField()
     starts_at = serializers.DateTimeField()
@@ -41,9 +42,12 @@ class CampaignInput(StrictSerializer):
 
 
 class UserSearchQuery(serializers.Serializer):
-    account_name = serializers.CharField(max_length=64)
-    prefix = serializers.BooleanField(required=False, default=False)
-    limit = serializers.IntegerField(min_value=1, max_value=1000, required=False, default=50)
+    account_name = serializers.CharField(
+        max_length=64, trim_whitespace=False, validators=[RegexValidator(r"^[^\x00]*$")], help_text="Exact account name, any letter case (or its start, with prefix)."
+    )
+    prefix = serializers.BooleanField(required=False, default=False, help_text="Also match names that start with it.")
+    limit = serializers.IntegerField(min_value=1, max_value=1000, required=False, default=50,
+                                     help_text="At most this many consumers (default 50).")
 
 
 class MerchantUserOutput(serializers.Serializer):
@@ -52,7 +56,8 @@ class MerchantUserOutput(serializers.Serializer):
 
 
 class SummaryQuery(serializers.Serializer):
-    store = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False)
+    store = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False,
+                                     help_text="One of your stores (default: all of them).")
 
 
 class SummaryOutput(serializers.Serializer):

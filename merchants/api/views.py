@@ -1,6 +1,6 @@
 """Merchant staff API: their stores' campaigns, user management search and the summary. Only their stores."""
 from django.db.models import Prefetch
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -25,7 +25,7 @@ def campaigns_for_staff(user):
 class MerchantCampaignListApi(ApiView):
     @extend_schema(
         operation_id="merchant_campaigns_list", tags=["merchant"], responses=MerchantCampaignOutput(many=True),
-        parameters=[OpenApiParameter("state", str, enum=["active", "history"]), *PAGE_PARAMETERS],
+        parameters=[CampaignStateQuery, *PAGE_PARAMETERS],
         examples=[ex.response("Campaigns", [ex.MERCHANT_CAMPAIGN])],
     )
     def get(self, request):
@@ -73,12 +73,7 @@ class MerchantCampaignEndApi(ApiView):
 class MerchantUserSearchApi(ApiView):
     @extend_schema(
         operation_id="merchant_users_search", tags=["merchant"], responses=MerchantUserOutput(many=True),
-        parameters=[
-            OpenApiParameter("account_name", str, required=True,
-                             description="Exact account name, any letter case (or its start, with prefix=true)."),
-            OpenApiParameter("prefix", bool, description="Also match account names that start with it."),
-            OpenApiParameter("limit", int, description="At most this many consumers (default 50, at most 1000)."),
-        ],
+        parameters=[UserSearchQuery],
         examples=[ex.response("Found", [{"account_name": "alice", "wallets": [ex.WALLET]}])],
     )
     def get(self, request):
@@ -105,7 +100,7 @@ class MerchantUserSearchApi(ApiView):
 class MerchantSummaryApi(ApiView):
     @extend_schema(
         operation_id="merchant_summary", tags=["merchant"], responses=SummaryOutput,
-        parameters=[OpenApiParameter("store", int, description="One of your stores (default: all of them).")],
+        parameters=[SummaryQuery],
         examples=[ex.response("Summary", ex.SUMMARY)],
     )
     def get(self, request):

@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from allowance.api.base import StrictSerializer
+from allowance.api.base import StrictSerializer, text_validators
 from allowance.api.fields import AmountField
 
 
@@ -49,7 +49,7 @@ class WithdrawalPreviewOutput(serializers.Serializer):
 
 
 class RetentionMessageInput(StrictSerializer):
-    message = serializers.CharField(max_length=500, trim_whitespace=True)
+    message = serializers.CharField(max_length=500, validators=text_validators())
 
 
 class WithdrawalStatusQuery(serializers.Serializer):

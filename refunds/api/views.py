@@ -1,5 +1,5 @@
 """Withdrawal API: the consumer's preview, request, list and cancel; merchant staff's list, refund and retention."""
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -104,8 +104,7 @@ class WithdrawalCancelApi(MoneyApiView):
 class MerchantWithdrawalListApi(ApiView):
     @extend_schema(
         operation_id="merchant_withdrawals_list", tags=["merchant"], responses=MerchantWithdrawalRequestOutput(many=True),
-        parameters=[OpenApiParameter("status", str, enum=["pending", "refunded", "cancelled", "retained"]),
-                    *PAGE_PARAMETERS],
+        parameters=[WithdrawalStatusQuery, *PAGE_PARAMETERS],
         examples=[ex.response("Pending", [{**ex.REQUEST_PENDING, "account_name": "alice"}])],
     )
     def get(self, request):
