@@ -32,3 +32,11 @@ run: install
 		else echo "msgfmt (gettext) not found: using the translations as committed"; fi; \
 	fi
 	$(BIN)/python scripts/run.py --port $(PORT)
+
+# `make chaos [CHAOS_ARGS="--seed 2 --ops 5000"]`: the real stack (PostgreSQL database sa_chaos, its own
+# redis-server on :6390, gunicorn on :8053, two Celery workers, beat) under seeded load and injected faults;
+# exits non-zero on any 5xx, drift or double payout. Not part of `make test`. See chaos/run.py.
+CHAOS_ARGS ?=
+.PHONY: chaos
+chaos: install
+	$(BIN)/python -m chaos.run $(CHAOS_ARGS)

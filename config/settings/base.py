@@ -192,7 +192,10 @@ SPECTACULAR_SETTINGS = {
 # --- Cache (throttling, idempotency locks) ---------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Tolerant of a Redis outage for plain gets and sets (throttles fail open for those seconds, never a 500),
+    # with short socket timeouts so a hung Redis cannot hold a request (config/cache.py).
+    CACHES = {"default": {"BACKEND": "config.cache.ResilientRedisCache", "LOCATION": REDIS_URL,
+                          "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2}}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache")}}
 
