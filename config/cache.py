@@ -9,6 +9,7 @@ throttling fails open for those seconds, while the login lockout (django-axes, i
 import logging
 
 from django.core.cache.backends.redis import RedisCache
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -17,6 +18,14 @@ OUTAGE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 class ResilientRedisCache(RedisCache):
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        # redis-py's default retries back off for up to ~10 s per command: during an outage every request
+        # would stall that long. One quick retry rides over a dropped connection; then the outage is handled.
+        from redis.retry import Retry
+
+        self._options = {"retry": Retry(ExponentialBackoff(cap=0.2, base=0.05), 1), **self._options}
+
     def _outage(self, operation: str, exc: Exception, result):
         log.warning("cache %s skipped, Redis unavailable: %s", operation, exc)
         return result
