@@ -150,9 +150,14 @@ def campaign_purchase(*, campaign: Campaign, consumer: Consumer, now=None) -> Wa
         wallet = Wallet.objects.select_for_update().get(pk=wallet.pk)
         if wallet.status == Wallet.Status.FROZEN:
             raise errors.WalletFrozen()
+        from refunds.gateway import get_gateway
+
+        # The sandbox charge completes at once with no I/O, so it may run under the lock; a real provider's
+        # checkout would instead create a pending payment here and confirm it from its callback.
+        charge = get_gateway().charge(key=f"topup-{uuid.uuid4().hex}", amount=campaign.pay_amount)
         payment = Payment.objects.create(
             consumer=consumer, wallet=wallet, campaign=campaign, amount=campaign.pay_amount,
-            credit_amount=campaign.credit_amount, gateway="sandbox", gateway_reference=f"pay_{uuid.uuid4().hex}",
+            credit_amount=campaign.credit_amount, gateway=charge.gateway, gateway_reference=charge.reference,
         )
         if wallet.status == Wallet.Status.CLOSED:
             # A closed wallet (withdrawn) starts a new life: what was paid before has been refunded or spent,
