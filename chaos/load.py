@@ -152,7 +152,8 @@ class ConsumerLoad:
     def spend(self, name, token):
         held = sorted(self.stores_held[token])
         store_id = self.rng.choice(held if held and self.rng.random() < 0.85 else self.world.stores)
-        fen = self.rng.choice([self.rng.randint(1, 300), self.rng.randint(100, 6000), self.rng.randint(5000, 25000)])
+        fen = self.rng.choice([self.rng.randint(1, 300), self.rng.randint(100, 4000), self.rng.randint(100, 4000),
+                               self.rng.randint(4000, 25000)])
         order_ref = f"{name}-{self.rng.getrandbits(48):x}"
         request = {"store": store_id, "order_ref": order_ref, "amount": yuan(fen, self.rng)}
         roll = self.rng.random()
@@ -193,6 +194,10 @@ class ConsumerLoad:
                                      key=key, body={}, expect={201, 409})
         if key and self.rng.random() < 0.4:
             self.replay("withdraw", path, "POST /wallets/ID/withdrawals/", token, key, {}, status, body)
+        if status == 201 and body.get("status") == "pending" and self.rng.random() < 0.35:
+            # Changing one's mind at once: races the merchant's refund, a retention message and the sweep.
+            self.api.call("cancel", "POST", f"/api/v1/withdrawals/{body['id']}/cancel/", token=token,
+                          endpoint="POST /withdrawals/ID/cancel/", body={}, expect={200, 409})
         elif self.rng.random() < 0.1:  # a second request for the same wallet without a key: one open at most
             self.api.call("withdraw-duplicate", "POST", path, token=token, endpoint="POST /wallets/ID/withdrawals/",
                           body={}, expect={409})

@@ -1,0 +1,336 @@
+"""A stateful property test over the money services (SPEC §3–§6).
+
+Hypothesis drives random sequences of every money action — buy, spend, partial and whole returns, withdrawal
+requests, cancel, retention messages, merchant and admin refunds, the sweep and expiry with a clock that only
+moves forward — and after every step checks what must always hold:
+
+- the split rule and ledger = balances, never negative (`reconcile_findings()` plus the closed-wallet rule);
+- one open request per wallet, and a wallet is frozen exactly while it has one;
+- at most one refund per withdrawal request, and a refunded request has its refund;
+- per wallet, principal held + principal still out in orders + principal refunded = everything paid into it
+  (not a fen created or lost), and refunds never exceed what was paid;
+- an order's allocations add up to the order, returns included;
+- the gateway applies each part of a refund at most once, and a succeeded refund was applied in full.
+
+Each example runs inside a savepoint that teardown rolls back, so examples are independent and cheap.
+"""
+import os
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.db.models import Count, Sum
+from django.test import override_settings
+from django.utils import timezone
+from hypothesis import HealthCheck, settings, strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
+
+from allowance import errors
+from allowance.management.commands.reconcile import reconcile_findings
+from allowance.models import Order, OrderAllocation, Payment, Wallet
+from allowance.services import campaign_purchase, order_return, order_spend
+from refunds import payouts, services
+from refunds.models import Refund, RefundAllocation, SandboxPayout, WithdrawalRequest
+from tests.factories import CampaignFactory, ConsumerFactory, StaffFactory, StoreFactory, UserFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+
+EXAMPLES, STEPS = int(os.environ.get("STATEFUL_EXAMPLES", 200)), 30
+# Small amounts find rounding mistakes (one fen of bonus turning into principal); large ones run wallets dry.
+AMOUNTS = st.one_of(st.integers(1, 5), st.integers(1, 25_000))
+PICK = st.integers(0, 1_000)
+
+
+def pick(items, index):
+    return items[index % len(items)] if items else None
+
+
+class MoneyMachine(RuleBasedStateMachine):
+    world: dict = {}  # the stores, people and campaigns, created once per test run (outside the savepoints)
+
+    def __init__(self):
+        super().__init__()
+        self._atomic = transaction.atomic()
+        self._atomic.__enter__()
+        self.now = self.world["t0"]
+        self.order_seq = 0
+
+    def teardown(self):
+        transaction.set_rollback(True)
+        self._atomic.__exit__(None, None, None)
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def wallets(self):
+        return list(Wallet.objects.select_related("consumer__user", "store").order_by("pk"))
+
+    def requests(self, **filters):
+        return list(WithdrawalRequest.objects.select_related("wallet__consumer__user").filter(**filters).order_by("pk"))
+
+    # --- rules: the consumer ---------------------------------------------------------------
+
+    @initialize(consumer=PICK, campaign=PICK)
+    def first_purchase(self, consumer, campaign):
+        self.buy(consumer, campaign)
+
+    @rule(consumer=PICK, campaign=PICK)
+    def buy(self, consumer, campaign):
+        consumer, campaign = pick(self.world["consumers"], consumer), pick(self.world["campaigns"], campaign)
+        before = Wallet.objects.filter(consumer=consumer, campaign=campaign).first()
+        try:
+            wallet = campaign_purchase(campaign=campaign, consumer=consumer, now=self.now)
+        except (errors.CampaignNotActive, errors.PurchaseLimitReached, errors.OutOfStock, errors.WalletFrozen):
+            return
+        # then the wallet gained exactly the campaign's credit, and the split follows the rule
+        assert wallet.total == (before.total if before else 0) + campaign.credit_amount
+        assert wallet.status == Wallet.Status.ACTIVE
+
+    @rule(consumer=PICK, store=PICK, amount=AMOUNTS)
+    def spend(self, consumer, store, amount):
+        consumer, store = pick(self.world["consumers"], consumer), pick(self.world["stores"], store)
+        usable = sum(w.total for w in Wallet.objects.filter(consumer=consumer, store=store) if w.is_usable(self.now))
+        self.order_seq += 1
+        try:
+            order = order_spend(consumer=consumer, store=store, order_ref=f"o{self.order_seq}", amount=amount, now=self.now)
+        except errors.InsufficientAllowance:
+            assert usable < amount, "a spend the usable balance covers was refused"
+            return
+        assert usable >= amount
+        after = sum(w.total for w in Wallet.objects.filter(consumer=consumer, store=store) if w.is_usable(self.now))
+        assert after == usable - amount
+        assert sum(a.amount for a in order.allocations.all()) == amount
+
+    @rule(order=PICK, amount=st.one_of(st.none(), AMOUNTS), as_someone_else=st.booleans())
+    def return_order(self, order, amount, as_someone_else):
+        order = pick(list(Order.objects.select_related("consumer").order_by("pk")), order)
+        if order is None:
+            return
+        returnable = order.amount - order.returned_amount
+        actor = order.consumer
+        if as_someone_else:
+            actor = next(c for c in self.world["consumers"] if c.pk != order.consumer_id)
+        try:
+            order_return(order=order, consumer=actor, amount=amount, now=self.now)
+        except errors.NotFound:
+            assert actor != order.consumer, "the order's own consumer was refused"
+            return
+        except errors.ReturnExceedsOrder:
+            assert returnable == 0 or (amount is not None and amount > returnable)
+            return
+        assert actor == order.consumer, "someone else returned an order"
+        order.refresh_from_db()
+        assert order.returned_amount == order.amount - returnable + (returnable if amount is None else amount)
+
+    @rule(wallet=PICK, as_someone_else=st.booleans())
+    def withdraw(self, wallet, as_someone_else):
+        wallet = pick(self.wallets(), wallet)
+        if wallet is None:
+            return
+        actor = wallet.consumer.user
+        if as_someone_else:
+            actor = next(c.user for c in self.world["consumers"] if c.pk != wallet.consumer_id)
+        principal, bonus, consumed = wallet.principal, wallet.bonus, wallet.consumed
+        try:
+            request = services.withdrawal_request(wallet=wallet, actor=actor, now=self.now)
+        except errors.NotFound:
+            assert as_someone_else
+            return
+        except (errors.WalletClosed, errors.RequestAlreadyOpen, errors.WalletExpired, errors.NothingToWithdraw):
+            return
+        assert not as_someone_else, "someone else withdrew a wallet"
+        if consumed:
+            assert (request.status, request.principal, request.bonus_lapsed) == ("pending", principal, bonus)
+        else:
+            assert (request.status, request.resolution) == ("refunded", "instant")
+            assert Refund.objects.get(request=request).amount == principal
+
+    @rule(request=PICK, as_someone_else=st.booleans())
+    def cancel(self, request, as_someone_else):
+        request = pick(self.requests(), request)
+        if request is None:
+            return
+        actor = request.wallet.consumer.user
+        if as_someone_else:
+            actor = next(c.user for c in self.world["consumers"] if c.user_id != actor.pk)
+        was_pending, retained = request.status == "pending", request.retention_messages.exists()
+        try:
+            request = services.withdrawal_cancel(request=request, actor=actor, now=self.now)
+        except errors.NotFound:
+            assert as_someone_else
+            return
+        except errors.RequestNotPending:
+            assert not was_pending
+            return
+        assert was_pending and not as_someone_else
+        assert request.status == ("retained" if retained else "cancelled")
+
+    # --- rules: merchant staff and admins ------------------------------------------------
+
+    @rule(request=PICK, staff=PICK)
+    def retention_message(self, request, staff):
+        request, staff = pick(self.requests(), request), pick(self.world["staff"], staff)
+        if request is None:
+            return
+        try:
+            services.withdrawal_retention_message(request=request, actor=staff, message="Stay: 10% off next week")
+        except errors.NotFound:
+            assert not staff.store_memberships.filter(store=request.wallet.store_id).exists()
+            return
+        except errors.RequestNotPending:
+            assert request.status != "pending"
+
+    @rule(request=PICK, staff=PICK, as_admin=st.booleans())
+    def merchant_refund(self, request, staff, as_admin):
+        request, staff = pick(self.requests(), request), pick(self.world["staff"], staff)
+        if request is None:
+            return
+        was_pending = request.status == "pending"
+        try:
+            if as_admin:
+                services.withdrawal_admin_refund(request=request, actor=self.world["admin"], now=self.now)
+            else:
+                services.withdrawal_refund(request=request, actor=staff, now=self.now)
+        except errors.NotFound:
+            assert not as_admin and not staff.store_memberships.filter(store=request.wallet.store_id).exists()
+            return
+        except errors.RequestNotPending:
+            assert not was_pending
+            return
+        request.refresh_from_db()
+        assert was_pending and (request.status, request.resolution) == ("refunded", "merchant")
+
+    # --- rules: time and the scheduled jobs ------------------------------------------------
+
+    @rule(hours=st.integers(1, 60))
+    def clock_moves(self, hours):
+        self.now += timedelta(hours=hours)
+
+    @rule(hours=st.integers(0, 60), twice=st.booleans())
+    def sweep(self, hours, twice):
+        self.now += timedelta(hours=hours)
+        services.withdrawal_refund_due(now=self.now, batch_size=2)
+        if twice:  # a second scheduler running the same job finds nothing left to do
+            assert services.withdrawal_refund_due(now=self.now) == 0
+        assert not WithdrawalRequest.objects.filter(status="pending", due_at__lte=self.now).exists()
+
+    @rule(hours=st.integers(0, 60), twice=st.booleans())
+    def expiry(self, hours, twice):
+        self.now += timedelta(hours=hours)
+        services.wallet_expire_due(now=self.now, batch_size=2)
+        if twice:
+            assert services.wallet_expire_due(now=self.now) == 0
+        assert not Wallet.objects.filter(valid_until__lte=self.now).exclude(status="closed").exists()
+
+    @rule(faulty=st.booleans())
+    def payouts_run(self, faulty):
+        """The payout task for every refund still processing, through a sandbox that may decline, time out
+        or lose its answer (seeded, so an example replays the same way)."""
+        rate = 0.25 if faulty else 0.0
+        with override_settings(SANDBOX_GATEWAY_SEED=self.order_seq, SANDBOX_GATEWAY_LATENCY_MS=0,
+                               SANDBOX_GATEWAY_FAILURE_RATE=rate, SANDBOX_GATEWAY_TIMEOUT_RATE=rate,
+                               SANDBOX_GATEWAY_LOST_ANSWER_RATE=rate):
+            for refund_id in Refund.objects.filter(payout_status="processing").values_list("pk", flat=True):
+                payouts.refund_payout_execute(refund_id=refund_id, now=self.now)
+
+    # --- invariants after every step -------------------------------------------------------
+
+    @invariant()
+    def the_gateway_never_pays_a_refund_twice(self):
+        applied = dict(SandboxPayout.objects.values_list("key", "amount"))
+        for allocation in RefundAllocation.objects.select_related("refund"):
+            paid = applied.pop(payouts.payout_key(allocation), 0)
+            assert paid in (0, allocation.amount)
+            if allocation.refund.payout_status == "succeeded":
+                assert paid == allocation.amount, f"refund {allocation.refund_id} succeeded but was not paid"
+        assert applied == {}, f"payouts for no refund: {applied}"
+
+    @invariant()
+    def ledger_equals_balances_and_split_rule_holds(self):
+        assert reconcile_findings() == []
+        assert not Wallet.objects.filter(status="closed").exclude(principal=0, bonus=0).exists()
+
+    @invariant()
+    def one_open_request_per_wallet_and_frozen_exactly_then(self):
+        open_counts = dict(
+            WithdrawalRequest.objects.filter(status="pending").values_list("wallet").annotate(n=Count("id"))
+        )
+        assert all(n == 1 for n in open_counts.values())
+        frozen = set(Wallet.objects.filter(status="frozen").values_list("pk", flat=True))
+        assert frozen == set(open_counts)
+
+    @invariant()
+    def at_most_one_refund_per_request(self):
+        per_request = Refund.objects.filter(request__isnull=False).values("request").annotate(n=Count("id"))
+        assert all(row["n"] == 1 for row in per_request)
+        refunded = WithdrawalRequest.objects.filter(status="refunded")
+        for request in refunded.filter(principal__gt=0):
+            assert Refund.objects.get(request=request).amount == request.principal
+        assert not Refund.objects.filter(request__status__in=["pending", "cancelled", "retained"]).exists()
+
+    @invariant()
+    def no_fen_created_or_lost(self):
+        # Over all of a wallet's lives (a withdrawn wallet bought again starts a new one): every fen paid is
+        # still held as principal, out in an order, or refunded — and refunds never exceed what was paid.
+        paid = dict(Payment.objects.values_list("wallet").annotate(s=Sum("amount")))
+        refunded = dict(Refund.objects.values_list("wallet").annotate(s=Sum("amount")))
+        out_in_orders = dict(
+            OrderAllocation.objects.values_list("wallet")
+            .annotate(s=Sum("principal") - Sum("returned_principal"))
+        )
+        for wallet in Wallet.objects.all():
+            paid_in, paid_back = paid.get(wallet.pk, 0), refunded.get(wallet.pk, 0)
+            assert paid_back <= paid_in, f"wallet {wallet.pk}: refunded {paid_back} of {paid_in} paid"
+            assert wallet.principal <= wallet.paid
+            assert wallet.principal + out_in_orders.get(wallet.pk, 0) + paid_back == paid_in, (
+                f"wallet {wallet.pk}: principal {wallet.principal} + in orders {out_in_orders.get(wallet.pk, 0)}"
+                f" + refunded {paid_back} != paid {paid_in}"
+            )
+        total_paid = Payment.objects.aggregate(s=Sum("amount"))["s"] or 0
+        assert (Refund.objects.aggregate(s=Sum("amount"))["s"] or 0) <= total_paid
+
+    @invariant()
+    def orders_add_up(self):
+        for order in Order.objects.prefetch_related("allocations"):
+            allocations = list(order.allocations.all())
+            assert sum(a.amount for a in allocations) == order.amount
+            assert sum(a.returned for a in allocations) == order.returned_amount
+
+
+@pytest.fixture
+def world(db):
+    """Two stores (one with two campaigns of different ratios), their staff, an admin and three consumers."""
+    t0 = timezone.now()
+    store_a, store_b = StoreFactory(), StoreFactory()
+    campaigns = [
+        # pay 80 get 100, valid 5 days
+        CampaignFactory(store=store_a, pay_amount=8000, credit_amount=10000, per_consumer_limit=3,
+                        starts_at=t0 - timedelta(days=1), ends_at=t0 + timedelta(days=4), valid_until=t0 + timedelta(days=5)),
+        # pay 100 get 110, valid 12 days, little stock
+        CampaignFactory(store=store_a, pay_amount=10000, credit_amount=11000, per_consumer_limit=2, stock=4,
+                        starts_at=t0 - timedelta(days=1), ends_at=t0 + timedelta(days=10), valid_until=t0 + timedelta(days=12)),
+        # pay 33.33 get 50: a ratio that does not divide evenly, valid 3 days
+        CampaignFactory(store=store_b, pay_amount=3333, credit_amount=5000, per_consumer_limit=3,
+                        starts_at=t0 - timedelta(days=1), ends_at=t0 + timedelta(days=2), valid_until=t0 + timedelta(days=3)),
+    ]
+    return {
+        "t0": t0,
+        "stores": [store_a, store_b],
+        "campaigns": campaigns,
+        "staff": [StaffFactory(store=store_a).user, StaffFactory(store=store_b).user],
+        "admin": UserFactory(username="chaos-admin", is_staff=True),
+        "consumers": [ConsumerFactory(), ConsumerFactory(), ConsumerFactory()],
+    }
+
+
+def test_no_sequence_of_money_actions_breaks_the_books(world):
+    # given two stores, their staff, an admin and three consumers
+    MoneyMachine.world = world
+    # when hypothesis runs hundreds of random sequences of every money action and the scheduled jobs
+    # then after every single step the books balance (the invariants above)
+    run_state_machine_as_test(
+        MoneyMachine,
+        settings=settings(
+            max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much], database=None,
+        ),
+    )
