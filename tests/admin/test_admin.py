@@ -5,7 +5,9 @@ from django.contrib import admin as django_admin
 from django.urls import reverse
 
 from allowance.models import AuditRecord, Wallet
+from merchants.models import StoreMembership
 from refunds.models import Refund, WithdrawalRequest
+from refunds.services import withdrawal_request, withdrawal_retention_message
 from tests.factories import CampaignFactory, ConsumerFactory, UserFactory
 from tests.pages.helpers import bought_wallet, pending_request
 
@@ -31,14 +33,10 @@ def _changelist(model) -> str:
 
 
 def test_every_registered_model_lists_searches_and_shows_a_row(client, request_pending):
-    # Given rows of every kind (a purchase, a spend, a pending request with a message, a refund)
-    from refunds.services import withdrawal_retention_message
-
+    # Given rows of every kind (a purchase, a spend, a pending request with a message, an instant refund)
     wallet = bought_wallet(consumer=ConsumerFactory(), campaign=CampaignFactory())
-    from refunds.services import withdrawal_request
     withdrawal_request(wallet=wallet, actor=wallet.consumer.user)
     staff = UserFactory(is_staff=True)
-    from merchants.models import StoreMembership
     StoreMembership.objects.create(store=request_pending.wallet.store, user=staff)
     withdrawal_retention_message(request=request_pending, actor=staff, message="stay")
     for model, model_admin in django_admin.site._registry.items():
