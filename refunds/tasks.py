@@ -32,6 +32,14 @@ def refund_payout(refund_id: int) -> str:
 
 
 @shared_task
+def refund_payouts_fan_out(refund_ids: list[int]) -> int:
+    """A sweep batch's payouts arrive as one message; each refund gets its own payout message from here."""
+    for refund_id in refund_ids:
+        payouts.payout_enqueue(refund_id)
+    return len(refund_ids)
+
+
+@shared_task
 def payouts_redrive() -> int:
     """Enqueue again the payouts whose message is overdue (lost, or held by a dead worker)."""
     return payouts.refund_payouts_redrive()
@@ -40,3 +48,13 @@ def payouts_redrive() -> int:
 @shared_task
 def withdrawal_notify(event: str, request_id: int) -> bool:
     return withdrawal_notify_send(event=event, request_id=request_id)
+
+
+@shared_task
+def withdrawal_notify_fan_out(event: str, request_ids: list[int]) -> int:
+    """A sweep batch's emails arrive as one message; each request gets its own email message from here."""
+    from refunds.notifications import withdrawal_notify_enqueue
+
+    for request_id in request_ids:
+        withdrawal_notify_enqueue(event=event, request_id=request_id)
+    return len(request_ids)
