@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install test run migrate
+.PHONY: install test run migrate bench
 
 install: $(VENV)/.installed
 
@@ -40,3 +40,11 @@ CHAOS_ARGS ?=
 .PHONY: chaos
 chaos: install
 	$(BIN)/python -m chaos.run $(CHAOS_ARGS)
+
+# Benchmarks (issue 7): PostgreSQL and Redis required, database sa_bench (emptied by the run), Redis DB 5.
+# Sizes are flags: make bench BENCH_ARGS="--n 100000 --rss-n 1000000 --curve-extra 1000000"
+BENCH_ARGS ?=
+bench: install
+	$(BIN)/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	createdb -h 127.0.0.1 -U postgres sa_bench 2>/dev/null || true
+	$(BIN)/python -m bench.run $(BENCH_ARGS)

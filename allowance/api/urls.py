@@ -3,8 +3,10 @@ from django.urls import include, path, re_path, register_converter
 from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import api_view, authentication_classes, permission_classes, throttle_classes
 from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
 
 from allowance.api import views
+from allowance.api.base import ApiView
 
 
 class IdConverter:
@@ -31,7 +33,16 @@ def not_found(request, *args, **kwargs):
     raise NotFound()
 
 
+class PingApi(ApiView):
+    """The load test's baseline (bench/): authenticated like every API view, does nothing else."""
+
+    @extend_schema(exclude=True)
+    def get(self, request):
+        return Response({"ok": True})
+
+
 urlpatterns = [
+    path("ping/", PingApi.as_view(), name="api-ping"),
     path("", include("consumers.api.urls")),
     path("stores/", views.StoreListApi.as_view(), name="api-stores"),
     path("campaigns/", views.CampaignListApi.as_view(), name="api-campaigns"),
