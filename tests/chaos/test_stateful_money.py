@@ -262,9 +262,9 @@ class MoneyMachine(RuleBasedStateMachine):
     def at_most_one_refund_per_request(self):
         per_request = Refund.objects.filter(request__isnull=False).values("request").annotate(n=Count("id"))
         assert all(row["n"] == 1 for row in per_request)
-        refunded = WithdrawalRequest.objects.filter(status="refunded")
-        for request in refunded.filter(principal__gt=0):
-            assert Refund.objects.get(request=request).amount == request.principal
+        refunded = WithdrawalRequest.objects.filter(status="refunded", principal__gt=0)
+        for request_id, principal, refund_amount in refunded.values_list("pk", "principal", "refund__amount"):
+            assert refund_amount == principal, f"request {request_id}: principal {principal}, refund {refund_amount}"
         assert not Refund.objects.filter(request__status__in=["pending", "cancelled", "retained"]).exists()
 
     @invariant()
