@@ -185,8 +185,10 @@ def _cleanup(cluster: CeleryCluster, client, queue: str) -> None:
     try:
         cluster.stop_all()
     finally:
-        for key in client.scan_iter(match=f"{queue}*"):
-            client.delete(key)
+        # This run's queue and bindings, and the "email sent" marks its workers left in the cache.
+        for pattern in (f"{queue}*", f"_kombu.binding*.{queue}", "*notified:*"):
+            for key in client.scan_iter(match=pattern):
+                client.delete(key)
 
 
 def held_requests(count: int, *, campaign=None, spend: int = 1000):
