@@ -200,7 +200,7 @@ def plot_curve(path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=100_000, help="due requests in the sweep benchmark")
-    parser.add_argument("--one-max-seconds", type=float, default=60,
+    parser.add_argument("--one-max-seconds", type=float, default=30,
                         help="stop the one-refund-per-transaction ceiling after this long (its rate is what counts)")
     parser.add_argument("--flat-due", type=int, default=10_000)
     parser.add_argument("--flat-background", type=int, default=1_000_000)
@@ -210,7 +210,7 @@ def main() -> None:
     parser.add_argument("--search-consumers", type=int, default=1_000_000,
                         help="consumers with wallets in the store for search (taken from the flatness data when equal)")
     parser.add_argument("--search-samples", type=int, default=300)
-    parser.add_argument("--api-seconds", type=int, default=15)
+    parser.add_argument("--api-seconds", type=int, default=10)
     parser.add_argument("--api-connections", type=int, default=32)
     parser.add_argument("--api-users", type=int, default=20_000, help="consumers prepared for the API load")
     parser.add_argument("--only", default="sweep,flat,search,api,rss")
