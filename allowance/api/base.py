@@ -1,5 +1,7 @@
 """Cross-cutting pieces every API view uses: the strict JSON parser, strict serializers, throttles,
 limit/offset lists and scoped object look-ups."""
+import hashlib
+
 from django.core.validators import RegexValidator
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
@@ -72,7 +74,8 @@ class LoginThrottle(SimpleRateThrottle):
         except Exception:  # an unreadable body is answered by the view; it still counts for the address
             name = None
         if isinstance(name, str) and name.strip():
-            ident = name.strip().casefold()[:150].encode("utf-8", "replace").hex()
+            # Hashed: any account name, however long or odd, makes a short, fixed-size cache key.
+            ident = hashlib.sha256(name.strip().casefold().encode("utf-8", "replace")).hexdigest()
             keys.append(self.cache_format % {"scope": "login-name", "ident": ident})
         return keys
 

@@ -101,3 +101,14 @@ def idempotent(handler):
         except _Rollback as rollback:
             return rollback.response
     return wrapper
+
+
+def idempotency_keys_purge(*, now=None, batch_size: int = 5000) -> int:
+    """Delete stored answers older than the key lifetime, in batches; returns how many were deleted."""
+    expired_before = (now or timezone.now()) - timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL_SECONDS)
+    deleted = 0
+    while True:
+        ids = list(IdempotencyKey.objects.filter(created_at__lt=expired_before).values_list("pk", flat=True)[:batch_size])
+        if not ids:
+            return deleted
+        deleted += IdempotencyKey.objects.filter(pk__in=ids).delete()[0]

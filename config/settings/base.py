@@ -230,6 +230,7 @@ CELERY_BEAT_SCHEDULE = {
     "refund-due-withdrawals": {"task": "refunds.tasks.refund_due_withdrawals", **_SWEEP},
     "expire-wallets": {"task": "refunds.tasks.expire_wallets", **_SWEEP},
     "redrive-payouts": {"task": "refunds.tasks.payouts_redrive", **_SWEEP},
+    "purge-idempotency-keys": {"task": "allowance.tasks.purge_idempotency_keys", "schedule": timedelta(hours=1)},
 }
 
 # --- Payment gateway and payouts --------------------------------------------

@@ -13,3 +13,7 @@ CELERY_TASK_ALWAYS_EAGER = True
 SANDBOX_GATEWAY_LATENCY_MS = 0  # faults stay off unless a test turns them on
 CELERY_TASK_EAGER_PROPAGATES = True
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login": "10000/min", "money": "100000/min"}}
+
+# Tests serve static files from the app folders (no collectstatic step), as `make run` does with DEBUG on.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from allowance.models import IdempotencyKey, LedgerEntry, Order, Payment, Wallet
 from allowance.services import campaign_purchase
+from allowance.tasks import purge_idempotency_keys
 from refunds.models import Refund, WithdrawalRequest
 from refunds.services import withdrawal_request
 from tests.api.conftest import client_for
@@ -73,6 +74,17 @@ def test_an_expired_key_acts_again(world, alice_api, bought):
     IdempotencyKey.objects.update(created_at=timezone.now() - timedelta(hours=25))
     again = alice_api.post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="k")
     assert again.status_code == 409 and again.json()["code"] == "order_ref_taken"
+
+
+def test_the_hourly_purge_forgets_only_expired_keys(world, alice_api, bought):
+    body = {"store": world.store.pk, "order_ref": "R-1", "amount": "1"}
+    alice_api.post("/api/v1/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="old")
+    alice_api.post("/api/v1/orders/", {**body, "order_ref": "R-2"}, format="json", HTTP_IDEMPOTENCY_KEY="new")
+    IdempotencyKey.objects.filter(key="old").update(created_at=timezone.now() - timedelta(hours=25))
+
+    assert purge_idempotency_keys.delay().get() == 1
+
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
 
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "ключ"])
@@ -185,3 +197,14 @@ def test_money_posts_beyond_the_rate_are_a_429_and_do_nothing(world, alice_api, 
     assert codes == [201, 201, 429]
     assert Order.objects.count() == 2
     assert alice_api.get("/api/v1/wallets/").status_code == 200
+
+
+def test_a_very_long_account_name_counts_under_a_short_cache_key(world):
+    import warnings
+
+    from django.core.cache import CacheKeyWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheKeyWarning)  # memcached and friends refuse keys over 250 characters
+        response = client_for().post("/api/v1/auth/token/", {"username": "字" * 5000, "password": "x"}, format="json")
+    assert response.status_code == 400 and "token" not in response.json()
