@@ -94,9 +94,12 @@ def phase_api(args, results: dict, fresh, say, bench_env) -> None:
     from bench.run import BASE_PORT
 
     connections, seconds = args.api_connections, args.api_seconds
-    workers = 2 * (os.cpu_count() or 1) + 1
+    # gunicorn as production runs it: config/gunicorn.py, with its defaults unless the flags say otherwise.
+    workers = args.api_workers or (os.cpu_count() or 1) + 1
+    worker_class, threads = args.api_worker_class, args.api_threads
     users = args.api_users
-    say(f"\n== 4. API: gunicorn ({workers} sync workers, config.settings.production), wrk on loopback, "
+    kind = f"{workers} {worker_class} workers" + (f" x {threads} threads" if worker_class == "gthread" else "")
+    say(f"\n== 4. API: gunicorn -c config/gunicorn.py ({kind}, config.settings.production), wrk on loopback, "
         f"{connections} connections, {seconds}s per endpoint ==")
     started = time.perf_counter()
     fx = _api_fixtures(users, fresh)
@@ -109,10 +112,11 @@ def phase_api(args, results: dict, fresh, say, bench_env) -> None:
     other_data.write_text("".join(f"{t} {w}\n" for t, w in rows[half:]))
 
     port = BASE_PORT
-    env = bench_env(THROTTLE_MONEY_RATE="10000000/min", CONN_MAX_AGE="600", WEB_CONCURRENCY=str(workers))
+    env = bench_env(THROTTLE_MONEY_RATE="10000000/min", CONN_MAX_AGE="600", WEB_CONCURRENCY=str(workers),
+                    WEB_WORKER_CLASS=worker_class, WEB_THREADS=str(threads), WEB_BIND=f"127.0.0.1:{port}",
+                    WEB_LOG_LEVEL="warning", WEB_TIMEOUT="60")
     server = subprocess.Popen(
-        [str(Path(os.sys.executable).with_name("gunicorn")), "config.wsgi:application", "--workers", str(workers),
-         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "--timeout", "60"],
+        [str(Path(os.sys.executable).with_name("gunicorn")), "-c", "config/gunicorn.py", "config.wsgi:application"],
         env=env, cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.DEVNULL, stderr=tmp.joinpath("gunicorn.log").open("w"),
         start_new_session=True,
     )
