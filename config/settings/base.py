@@ -215,8 +215,16 @@ elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # Unacknowledged messages (acks_late) come back after this long; it must exceed the longest ETA we
     # schedule (PAYOUT_BACKOFF_MAX_SECONDS) or every long retry would be delivered twice. Duplicates are
     # harmless (tasks claim their work in the database) but wasteful.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7200)}
+    # Short socket timeouts: a hung or unreachable broker fails a publish in about a second (see below).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7200),
+                                       "socket_connect_timeout": 1, "socket_timeout": 5}
 CELERY_TASK_IGNORE_RESULT = True
+# Web requests publish after commit (emails, payouts). A broker that is down or unreachable must not hold them:
+# Celery's default (connect timeout 4 s, 3 publish retries) stalled each withdrawal 0.6 s with Redis refusing and
+# several seconds with it unreachable. Now one quick retry, then the caller logs the failure and the beat's
+# sweep and payout re-drive pick the work up from the database.
+CELERY_BROKER_CONNECTION_TIMEOUT = 1
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
