@@ -14,7 +14,7 @@ _PLAIN_DECIMAL = re.compile(r"-?[0-9]{1,20}(?:\.[0-9]{1,2})?", re.ASCII)
 
 # The same language as a schema pattern for clients: positive, at most two places, at most 1,000,000.00
 # (the default MAX_AMOUNT); leading zeros allowed because the server accepts them.
-AMOUNT_PATTERN = r"^0*(?:[1-9][0-9]{0,5}(?:\.[0-9]{1,2})?|1000000(?:\.00?)?)$|^0+\.(?:0[1-9]|[1-9][0-9]?)$"
+AMOUNT_PATTERN = r"^0{0,13}(?:[1-9][0-9]{0,5}(?:\.[0-9]{1,2})?|1000000(?:\.00?)?)$|^0{1,20}\.(?:0[1-9]|[1-9][0-9]?)$"
 AMOUNT_OUTPUT_PATTERN = r"^-?[0-9]+\.[0-9]{2}$"
 
 

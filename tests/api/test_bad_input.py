@@ -1,7 +1,10 @@
 """Bad-input matrix: SPEC §2 amounts, missing/extra fields, wrong types, long strings, unknown ids, broken
 bodies → a 4xx with a JSON body, and no balance moves."""
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from allowance.api.fields import AMOUNT_PATTERN, AmountField
 from allowance.models import LedgerEntry, Order, Wallet
 from tests.api.conftest import client_for
 
@@ -205,3 +208,11 @@ def test_wrong_credentials_get_no_token(world):
 def test_a_garbage_token_is_a_401(world):
     response = client_for().get("/api/v1/wallets/", HTTP_AUTHORIZATION="Token " + "z" * 5000)
     assert response.status_code == 401 and response.json()
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.from_regex(AMOUNT_PATTERN, fullmatch=True))
+def test_every_amount_the_schema_admits_is_accepted(text):
+    """The published pattern and the field agree: a client that follows the schema is never refused."""
+    fen = AmountField().to_internal_value(text)
+    assert 1 <= fen <= 100_000_000
