@@ -105,29 +105,34 @@ def campaign_create(
     return campaign
 
 
-def campaign_end(*, campaign: Campaign, actor) -> Campaign:
+def store_actor_check(*, actor, store, as_admin: bool) -> str:
+    """Who may act on a store's money: its own staff, or an admin (`is_staff`) from the Django admin.
+
+    Anyone else gets the answer for an object that does not exist. Returns the audit action's prefix.
+    """
+    if as_admin:
+        if not getattr(actor, "is_staff", False):
+            raise errors.NotFound()
+        return "admin_"
+    store_staff_check(user=actor, store=store)
+    return ""
+
+
+def campaign_end(*, campaign: Campaign, actor, as_admin: bool = False) -> Campaign:
     """Stop the sale early. Wallets already bought stay valid until `valid_until`."""
-    store_staff_check(user=actor, store=campaign.store)
+    prefix = store_actor_check(actor=actor, store=campaign.store, as_admin=as_admin)
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
         if campaign.ended_at is None:
             campaign.ended_at = timezone.now()
             campaign.save(update_fields=["ended_at"])
-            audit_record(actor=actor, action="campaign_end", target=campaign, store=campaign.store)
+            audit_record(actor=actor, action=f"{prefix}campaign_end", target=campaign, store=campaign.store)
     return campaign
 
 
 def campaign_admin_end(*, campaign: Campaign, actor) -> Campaign:
-    """An admin stops a campaign's sale from the Django admin: same rule as staff, audited as admin."""
-    if not getattr(actor, "is_staff", False):
-        raise errors.NotFound()
-    with transaction.atomic():
-        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
-        if campaign.ended_at is None:
-            campaign.ended_at = timezone.now()
-            campaign.save(update_fields=["ended_at"])
-            audit_record(actor=actor, action="admin_campaign_end", target=campaign, store=campaign.store)
-    return campaign
+    """An admin stops a campaign's sale from the Django admin: the same rule, audited as `admin_campaign_end`."""
+    return campaign_end(campaign=campaign, actor=actor, as_admin=True)
 
 
 def campaign_purchase(*, campaign: Campaign, consumer: Consumer, now=None) -> Wallet:

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy
 
 from allowance import errors
 from allowance.models import LedgerEntry, Payment, Wallet
-from allowance.services import audit_record, wallets_lock
+from allowance.services import audit_record, store_actor_check, wallets_lock
 from merchants.selectors import store_staff_check
 from refunds.models import RefundAllocation, Refund, RetentionMessage, WithdrawalRequest
 
@@ -396,16 +396,19 @@ def withdrawal_retention_message(*, request: WithdrawalRequest, actor, message: 
     return retention
 
 
-def withdrawal_refund(*, request: WithdrawalRequest, actor, now=None) -> WithdrawalRequest:
-    """Merchant staff refund a pending request now, before the hold ends (only pending ones: SPEC §4.5)."""
+def withdrawal_refund(*, request: WithdrawalRequest, actor, now=None, as_admin: bool = False) -> WithdrawalRequest:
+    """Merchant staff (or an admin, `as_admin`) refund a pending request now, before the hold ends.
+
+    Only pending requests can be refunded this way (SPEC §4.5); the resolution is `merchant` either way.
+    """
     now = now or timezone.now()
     with transaction.atomic():
         wallet, request = _request_lock(request)
-        store_staff_check(user=actor, store=wallet.store)
+        prefix = store_actor_check(actor=actor, store=wallet.store, as_admin=as_admin)
         if request.status != Status.PENDING:
             raise errors.RequestNotPending()
         refund = _wallet_close_with_refund(wallet=wallet, request=request, resolution=Resolution.MERCHANT, actor=actor, now=now)
-        audit_record(actor=actor, action="withdrawal_refund", target=request, store=wallet.store,
+        audit_record(actor=actor, action=f"{prefix}withdrawal_refund", target=request, store=wallet.store,
                      amount=refund.amount if refund else 0, bonus_lapsed=request.bonus_lapsed,
                      account_name=wallet.consumer.account_name)
         transaction.on_commit(partial(_notify, "refunded", request.pk))
@@ -413,19 +416,8 @@ def withdrawal_refund(*, request: WithdrawalRequest, actor, now=None) -> Withdra
 
 
 def withdrawal_admin_refund(*, request: WithdrawalRequest, actor, now=None) -> WithdrawalRequest:
-    """An admin refunds a pending request from the Django admin: same rule as staff, audited as admin."""
-    if not getattr(actor, "is_staff", False):
-        raise errors.NotFound()
-    now = now or timezone.now()
-    with transaction.atomic():
-        wallet, request = _request_lock(request)
-        if request.status != Status.PENDING:
-            raise errors.RequestNotPending()
-        refund = _wallet_close_with_refund(wallet=wallet, request=request, resolution=Resolution.MERCHANT, actor=actor, now=now)
-        audit_record(actor=actor, action="admin_withdrawal_refund", target=request, store=wallet.store,
-                     amount=refund.amount if refund else 0, bonus_lapsed=request.bonus_lapsed)
-        transaction.on_commit(partial(_notify, "refunded", request.pk))
-    return request
+    """An admin refunds a pending request from the Django admin: the same rule, audited as `admin_withdrawal_refund`."""
+    return withdrawal_refund(request=request, actor=actor, now=now, as_admin=True)
 
 
 # --- the scheduled work --------------------------------------------------------------------
