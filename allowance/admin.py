@@ -24,6 +24,20 @@ def yuan_column(field: str, description):
     return column
 
 
+def admin_action_each(model_admin, request, objects, act, *, refused_level=messages.WARNING) -> int:
+    """Call an audited service (`act`) on each selected row in turn; a row the service refuses is reported
+    beside the others and does not stop them. Returns how many succeeded."""
+    done = 0
+    for obj in objects:
+        try:
+            act(obj)
+        except errors.DomainError as exc:
+            model_admin.message_user(request, f"{obj}: {exc}", refused_level)
+        else:
+            done += 1
+    return done
+
+
 admin.site.site_header = _("Store Allowance admin")
 admin.site.site_title = _("Store Allowance admin")
 admin.site.index_title = _("Store allowance, withdrawals and refunds")
@@ -72,14 +86,10 @@ class CampaignAdmin(ReadOnlyAdmin):
 
     @admin.action(description=_("End the sale of the selected campaigns (bought allowance stays valid)"))
     def end_sale(self, request, queryset):
-        ended = 0
-        for campaign in queryset.filter(ended_at__isnull=True).order_by("pk"):
-            try:
-                campaign_admin_end(campaign=campaign, actor=request.user)
-            except errors.DomainError as exc:
-                self.message_user(request, f"{campaign}: {exc}", messages.ERROR)
-            else:
-                ended += 1
+        ended = admin_action_each(
+            self, request, queryset.filter(ended_at__isnull=True).order_by("pk"),
+            lambda campaign: campaign_admin_end(campaign=campaign, actor=request.user), refused_level=messages.ERROR,
+        )
         self.message_user(request, ngettext("%(count)d campaign ended.", "%(count)d campaigns ended.", ended)
                           % {"count": ended}, messages.SUCCESS if ended else messages.WARNING)
 

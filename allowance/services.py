@@ -3,7 +3,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, Subquery, Sum
+from django.db.models import F, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 

@@ -23,7 +23,6 @@ import threading
 import time
 from collections import Counter
 from datetime import timedelta
-from pathlib import Path
 
 from chaos.stack import PYTHON, ROOT, Stack, StackConfig
 

@@ -4,9 +4,9 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from allowance import errors
-from allowance.admin import ReadOnlyAdmin, ReadOnlyInline, yuan_column
+from allowance.admin import ReadOnlyAdmin, ReadOnlyInline, admin_action_each, yuan_column
 from refunds.models import Refund, RefundAllocation, RetentionMessage, WithdrawalRequest
+from refunds.payouts import refund_payout_retry
 from refunds.services import withdrawal_admin_refund
 
 
@@ -40,14 +40,10 @@ class WithdrawalRequestAdmin(ReadOnlyAdmin):
 
     @admin.action(description=_("Refund the selected pending requests now (principal back, bonus lapses)"))
     def refund_now(self, request, queryset):
-        refunded = 0
-        for withdrawal in queryset.order_by("pk"):
-            try:
-                withdrawal_admin_refund(request=withdrawal, actor=request.user)
-            except errors.DomainError as exc:
-                self.message_user(request, f"{withdrawal}: {exc}", messages.WARNING)
-            else:
-                refunded += 1
+        refunded = admin_action_each(
+            self, request, queryset.order_by("pk"),
+            lambda withdrawal: withdrawal_admin_refund(request=withdrawal, actor=request.user),
+        )
         if refunded:
             self.message_user(request, ngettext("%(count)d request refunded.", "%(count)d requests refunded.", refunded)
                               % {"count": refunded}, messages.SUCCESS)
@@ -90,16 +86,10 @@ class RefundAdmin(ReadOnlyAdmin):
 
     @admin.action(description=_("Retry the payout of selected refunds that need attention"))
     def payout_retry(self, request, queryset):
-        from allowance.errors import DomainError
-        from refunds.payouts import refund_payout_retry
-
-        retried = 0
-        for refund in queryset.order_by("pk"):
-            try:
-                refund_payout_retry(refund=refund, actor=request.user)
-                retried += 1
-            except DomainError as exc:
-                self.message_user(request, f"{refund}: {exc}", messages.WARNING)
+        retried = admin_action_each(
+            self, request, queryset.order_by("pk"),
+            lambda refund: refund_payout_retry(refund=refund, actor=request.user),
+        )
         if retried:
             self.message_user(request, _("%(count)d payout(s) sent again.") % {"count": retried}, messages.SUCCESS)
 

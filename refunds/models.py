@@ -1,7 +1,7 @@
 """Withdrawal requests (提现申请), retention messages (挽留), refunds and their payouts."""
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 

@@ -1,5 +1,4 @@
 """Reads about withdrawal requests (shared by pages and the API)."""
-from django.utils import timezone
 
 from allowance.models import Wallet
 from merchants.selectors import consumers_search, stores_for_staff
@@ -53,9 +52,3 @@ def consumers_with_wallets_for_staff(*, user, account_name: str, prefix: bool = 
         wallet.pending_request = pending.get(wallet.pk)
         by_consumer[wallet.consumer_id].append(wallet)
     return [(consumer, by_consumer[consumer.pk]) for consumer in consumers]
-
-
-def seconds_left(request: WithdrawalRequest, now=None) -> int:
-    if request.due_at is None:
-        return 0
-    return max(int((request.due_at - (now or timezone.now())).total_seconds()), 0)

@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from allowance import selectors, services
 from allowance.api import examples as ex
 from allowance.api.base import (
-    PAGE_PARAMETERS, TOTAL_COUNT_HEADER, EmptyBodySerializer, MoneyApiView, ApiView, PublicApiView,
+    PAGE_PARAMETERS, EmptyBodySerializer, MoneyApiView, ApiView, PublicApiView,
     consumer_of, paged_response, query_params, scoped_get,
 )
 from allowance.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent

@@ -1,11 +1,8 @@
 """One test per row of SPEC §8: the happy path, with the exact fields and formats of the answer."""
 import re
 
-import pytest
-from django.core import mail
 
 from allowance.models import Wallet
-from refunds.models import WithdrawalRequest
 from refunds.services import withdrawal_request
 from tests.api.conftest import client_for
 

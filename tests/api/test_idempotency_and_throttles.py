@@ -4,14 +4,12 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
-from django.test import override_settings
 from django.utils import timezone
 
 from allowance.models import IdempotencyKey, LedgerEntry, Order, Payment, Wallet
 from allowance.services import campaign_purchase
 from allowance.tasks import purge_idempotency_keys
 from refunds.models import Refund, WithdrawalRequest
-from refunds.services import withdrawal_request
 from tests.api.conftest import client_for
 from tests.factories import CampaignFactory, ConsumerFactory
 

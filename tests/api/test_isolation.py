@@ -80,7 +80,7 @@ def test_the_owner_reaches_every_one_of_those_objects(world, owned):
     alice, staff = client_for(world.alice.user), client_for(world.staff)
     for method, template in CONSUMER_ENDPOINTS[:3] + CONSUMER_ENDPOINTS[4:5]:
         assert _call(alice, method, template.format(**owned)).status_code == 200, template
-    assert staff.get(f"/api/v1/merchant/withdrawals/?status=pending").json()[0]["id"] == owned["request"]
+    assert staff.get("/api/v1/merchant/withdrawals/?status=pending").json()[0]["id"] == owned["request"]
 
 
 def test_lists_show_only_the_callers_own_or_their_stores_objects(world, owned):
