@@ -8,6 +8,8 @@ from django.utils.translation import gettext_lazy as _
 from consumers.models import Consumer
 from merchants.models import Store
 
+MAX_ID = 2**63 - 1  # the largest id a bigint primary key can hold
+
 
 def split_principal(*, total: int, paid: int, credited: int) -> int:
     """principal = ceil(total × paid / credited), in integer fen (SPEC §3)."""
@@ -75,7 +77,8 @@ class Wallet(models.Model):
         FROZEN = "frozen", _("frozen")
         CLOSED = "closed", _("closed")
 
-    consumer = models.ForeignKey(Consumer, on_delete=models.PROTECT, related_name="wallets")
+    # Not indexed alone: wallet_spend_order and wallet_one_per_consumer_campaign both start with it.
+    consumer = models.ForeignKey(Consumer, on_delete=models.PROTECT, related_name="wallets", db_index=False)
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="wallets")
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="wallets")
     paid = models.BigIntegerField(_("paid (fen)"), default=0)
@@ -236,7 +239,7 @@ class LedgerEntry(models.Model):
         RETURN_REFUND = "return_refund", _("return refunded to payment")
         BONUS_LAPSE = "bonus_lapse", _("bonus lapsed")
 
-    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries")
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries", db_index=False)  # ledger_by_wallet
     kind = models.CharField(max_length=20, choices=Kind.choices)
     principal_delta = models.BigIntegerField(default=0)
     bonus_delta = models.BigIntegerField(default=0)

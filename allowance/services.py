@@ -59,9 +59,14 @@ def ledger_write(*, wallet: Wallet, kind: str, principal_delta: int, bonus_delta
     )
 
 
-def wallets_lock(ids) -> dict[int, Wallet]:
-    """Lock wallets in primary-key order (the one order every path uses), return them by id."""
-    wallets = Wallet.objects.select_for_update().filter(pk__in=list(ids)).order_by("pk")
+def wallets_lock(ids, *, owner=None) -> dict[int, Wallet]:
+    """Lock wallets in primary-key order (the one order every path uses), return them by id.
+
+    With `owner` (a user), only that consumer's wallets: the ownership check is part of the locking read.
+    """
+    wallets = Wallet.objects.select_for_update(of=("self",)).filter(pk__in=list(ids)).order_by("pk")
+    if owner is not None:
+        wallets = wallets.filter(consumer__user_id=owner.pk)
     return {w.pk: w for w in wallets}
 
 

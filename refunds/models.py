@@ -21,7 +21,8 @@ class WithdrawalRequest(models.Model):
         AUTO = "auto", _("refunded automatically")
         EXPIRY = "expiry", _("refunded at expiry")
 
-    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="withdrawal_requests")
+    # Not indexed alone: withdrawal_by_wallet starts with it.
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="withdrawal_requests", db_index=False)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
     resolution = models.CharField(_("resolution"), max_length=10, choices=Resolution.choices, null=True, blank=True)
     # While pending: the preview at request time. Once refunded: what was refunded and what lapsed.
@@ -33,6 +34,9 @@ class WithdrawalRequest(models.Model):
     resolved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # The outbox of the staff email: a held request is written with this empty, in the same transaction that
+    # freezes the wallet; the notify job emails the store's staff and fills it in.
+    staff_notified_at = models.DateTimeField(_("staff notified at"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("withdrawal request")
@@ -41,6 +45,9 @@ class WithdrawalRequest(models.Model):
             # The sweep's query: only pending rows are indexed, so its cost does not grow with history.
             models.Index(fields=["due_at", "id"], name="withdrawal_pending_due", condition=Q(status="pending")),
             models.Index(fields=["wallet", "-requested_at"], name="withdrawal_by_wallet"),
+            # The notify job's query: only held requests whose staff email has not gone out yet.
+            models.Index(fields=["requested_at", "id"], name="withdrawal_staff_unnotified",
+                         condition=Q(status="pending", staff_notified_at__isnull=True)),
         ]
         constraints = [
             models.UniqueConstraint(

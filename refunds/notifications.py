@@ -1,7 +1,10 @@
 """Emails about withdrawal requests (console backend by default), sent by a worker after commit.
 
 - `withdrawal_held`: the merchant staff of the store, for a request that waits for the hold — how much
-  time they have left to contact the consumer (refund now or ask them to keep the allowance).
+  time they have left to contact the consumer (refund now or ask them to keep the allowance). The held
+  request is its own outbox row (`staff_notified_at` empty): `withdrawal_held_notify_due`, run by beat every
+  `NOTIFY_INTERVAL_SECONDS`, sends these. The request path publishes nothing, and a broker outage at the
+  moment of the request cannot lose the email.
 - `refunded`: the consumer, when their principal is refunded (any resolution).
 - `retention_message`: the consumer, when the store sends a retention message (挽留).
 
@@ -14,6 +17,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.mail import send_mail
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import override
@@ -33,6 +37,32 @@ def withdrawal_notify_enqueue(*, event: str, request_id: int) -> None:
         withdrawal_notify.delay(event, request_id)
     except Exception:
         log.exception("could not enqueue the %s email for withdrawal request %s", event, request_id)
+
+
+def withdrawal_held_notify_due(*, batch_size: int | None = None) -> int:
+    """Email the staff about every held request not yet announced; returns how many emails went out.
+
+    Each batch is claimed (SKIP LOCKED, so two workers share the work) and marked in a short transaction, then
+    emailed; a request whose email fails is unmarked, so the next run tries again. `_send_once` keeps a
+    redelivered claim from emailing twice.
+    """
+    batch_size = batch_size or settings.SWEEP_BATCH_SIZE
+    unnotified = WithdrawalRequest.objects.filter(status=WithdrawalRequest.Status.PENDING, staff_notified_at=None)
+    sent, failed = 0, set()
+    while True:
+        with transaction.atomic():
+            ids = list(unnotified.exclude(pk__in=failed).select_for_update(skip_locked=True)
+                       .order_by("requested_at", "pk").values_list("pk", flat=True)[:batch_size])
+            if not ids:
+                return sent
+            WithdrawalRequest.objects.filter(pk__in=ids).update(staff_notified_at=timezone.now())
+        for request_id in ids:
+            try:
+                sent += withdrawal_notify_send(event="withdrawal_held", request_id=request_id)
+            except Exception:
+                log.exception("could not email the staff about withdrawal request %s; the next run retries", request_id)
+                failed.add(request_id)
+                WithdrawalRequest.objects.filter(pk=request_id).update(staff_notified_at=None)
 
 
 def _time_left(request: WithdrawalRequest, now) -> str:

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
 from allowance import errors
-from allowance.models import LedgerEntry, Payment, Wallet
+from allowance.models import MAX_ID, LedgerEntry, Payment, Wallet
 from allowance.services import audit_record, store_actor_check, wallets_lock
 from merchants.selectors import store_staff_check
 from refunds.models import RefundAllocation, Refund, RetentionMessage, WithdrawalRequest
@@ -326,12 +326,19 @@ def withdrawal_preview(*, wallet: Wallet, now=None) -> WithdrawalPreview:
     )
 
 
-def withdrawal_request(*, wallet: Wallet, actor, now=None) -> WithdrawalRequest:
-    """Ask for the unconsumed principal back: refunded at once if nothing was spent, else held (wallet frozen)."""
+def withdrawal_request(*, wallet: Wallet | int, actor, now=None) -> WithdrawalRequest:
+    """Ask for the unconsumed principal back: refunded at once if nothing was spent, else held (wallet frozen).
+
+    `wallet` may be given by id (the API has only the id from its URL): it is read once, locked, with the
+    actor's ownership checked in the same statement; someone else's wallet is `NotFound`.
+    """
     now = now or timezone.now()
+    wallet_id = wallet if isinstance(wallet, int) else wallet.pk
+    if not 0 < wallet_id <= MAX_ID:
+        raise errors.NotFound()
     with transaction.atomic():
-        wallet = wallets_lock([wallet.pk])[wallet.pk]
-        if wallet.consumer.user_id != actor.pk:
+        wallet = wallets_lock([wallet_id], owner=actor).get(wallet_id)
+        if wallet is None:
             raise errors.NotFound()
         _withdrawal_check(wallet, now)
         request = WithdrawalRequest(wallet=wallet, requested_at=now)
@@ -343,7 +350,6 @@ def withdrawal_request(*, wallet: Wallet, actor, now=None) -> WithdrawalRequest:
         request.save()
         wallet.status = Wallet.Status.FROZEN
         wallet.save(update_fields=["status"])
-        transaction.on_commit(partial(_notify, "withdrawal_held", request.pk))
     return request
 
 

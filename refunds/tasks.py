@@ -10,7 +10,7 @@ to the queue as well.
 from celery import shared_task
 
 from refunds import payouts, services
-from refunds.notifications import withdrawal_notify_send
+from refunds.notifications import withdrawal_held_notify_due, withdrawal_notify_send
 
 
 @shared_task
@@ -43,6 +43,12 @@ def refund_payouts_fan_out(refund_ids: list[int]) -> int:
 def payouts_redrive() -> int:
     """Enqueue again the payouts whose message is overdue (lost, or held by a dead worker)."""
     return payouts.refund_payouts_redrive()
+
+
+@shared_task
+def notify_held_withdrawals() -> int:
+    """Email the store's staff about requests that started their hold since the last run."""
+    return withdrawal_held_notify_due()
 
 
 @shared_task

@@ -151,6 +151,8 @@ STORAGES = {
 WITHDRAWAL_HOLD_SECONDS = env_int("WITHDRAWAL_HOLD_SECONDS", 172800)
 SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 60)
 SWEEP_BATCH_SIZE = env_int("SWEEP_BATCH_SIZE", 500)
+# How often the staff are emailed about newly held withdrawal requests (the outbox is the request row).
+NOTIFY_INTERVAL_SECONDS = env_int("NOTIFY_INTERVAL_SECONDS", 10)
 MAX_AMOUNT_FEN = env_int("MAX_AMOUNT_FEN", 100_000_000)  # 1,000,000.00 yuan
 IDEMPOTENCY_KEY_TTL_SECONDS = env_int("IDEMPOTENCY_KEY_TTL_SECONDS", 86400)
 
@@ -238,6 +240,11 @@ CELERY_BEAT_SCHEDULE = {
     "refund-due-withdrawals": {"task": "refunds.tasks.refund_due_withdrawals", **_SWEEP},
     "expire-wallets": {"task": "refunds.tasks.expire_wallets", **_SWEEP},
     "redrive-payouts": {"task": "refunds.tasks.payouts_redrive", **_SWEEP},
+    "notify-held-withdrawals": {
+        "task": "refunds.tasks.notify_held_withdrawals",
+        "schedule": timedelta(seconds=NOTIFY_INTERVAL_SECONDS),
+        "options": {"expires": max(NOTIFY_INTERVAL_SECONDS, 5)},
+    },
     "purge-idempotency-keys": {"task": "allowance.tasks.purge_idempotency_keys", "schedule": timedelta(hours=1)},
 }
 

@@ -15,7 +15,7 @@ from refunds.api.serializers import (
     MerchantWithdrawalRequestOutput, RetentionMessageInput, RetentionMessageOutput, WithdrawalPreviewOutput,
     WithdrawalRequestOutput, WithdrawalStatusQuery,
 )
-from refunds.models import WithdrawalRequest
+from refunds.models import RetentionMessage, WithdrawalRequest
 
 
 def requests_of(user):
@@ -63,8 +63,13 @@ class WithdrawalCreateApi(MoneyApiView):
     @idempotent
     def post(self, request, pk):
         EmptyBodySerializer(data=request.data).is_valid(raise_exception=True)
-        wallet = scoped_get(Wallet.objects.filter(consumer__user=request.user), pk)
-        withdrawal = services.withdrawal_request(wallet=wallet, actor=request.user)
+        # By id: the service reads the wallet once, locked and scoped to the caller (someone else's is a 404).
+        withdrawal = services.withdrawal_request(wallet=pk, actor=request.user)
+        if withdrawal.status == WithdrawalRequest.Status.PENDING:
+            # Just written and held: no retention message and no refund yet, so nothing to read back.
+            WithdrawalRequest.refund.related.set_cached_value(withdrawal, None)
+            withdrawal._prefetched_objects_cache = {"retention_messages": RetentionMessage.objects.none()}
+            return Response(WithdrawalRequestOutput(withdrawal).data, status=status.HTTP_201_CREATED)
         return Response(_request_output(withdrawal.pk), status=status.HTTP_201_CREATED)
 
 

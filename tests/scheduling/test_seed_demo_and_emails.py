@@ -13,7 +13,7 @@ from allowance.services import campaign_purchase, order_spend
 from merchants.models import Store
 from merchants.selectors import is_store_staff
 from refunds.models import WithdrawalRequest
-from refunds.notifications import withdrawal_notify_send
+from refunds.notifications import withdrawal_held_notify_due, withdrawal_notify_send
 from refunds.services import withdrawal_refund, withdrawal_request, withdrawal_retention_message
 from tests.factories import StaffFactory
 
@@ -98,3 +98,54 @@ def test_no_held_request_email_once_the_request_has_ended(held_request, consumer
     withdrawal_cancel(request=held_request, actor=consumer.user)
     assert withdrawal_notify_send(event="withdrawal_held", request_id=held_request.pk) is False
     assert mail.outbox == []
+
+
+def test_the_notify_job_emails_the_staff_once_about_each_new_held_request(held_request, consumer, campaign):
+    # Given a held request (the request itself published nothing) and an instant withdrawal of an unspent wallet
+    from tests.factories import ConsumerFactory
+
+    other = ConsumerFactory()
+    unspent = campaign_purchase(campaign=campaign, consumer=other)
+    instant = withdrawal_request(wallet=unspent, actor=other.user)
+    assert instant.status == "refunded"
+    mail.outbox.clear()
+
+    # When the beat's notify job runs twice
+    first, second = withdrawal_held_notify_due(), withdrawal_held_notify_due()
+
+    # Then the staff got one email, about the held request only, and it is marked as announced
+    assert (first, second) == (1, 0)
+    (email,) = mail.outbox
+    assert email.to == ["staff@example.com"] and f"#{held_request.pk}" in email.body
+    assert WithdrawalRequest.objects.get(pk=held_request.pk).staff_notified_at is not None
+
+
+def test_a_request_cancelled_before_the_notify_job_runs_sends_no_email(held_request, consumer):
+    from refunds.services import withdrawal_cancel
+
+    withdrawal_cancel(request=held_request, actor=consumer.user)
+    assert withdrawal_held_notify_due() == 0
+    assert mail.outbox == []
+
+
+def test_a_failed_staff_email_is_tried_again_by_the_next_run(held_request, monkeypatch):
+    # Given the mail server refuses the first attempt
+    import refunds.notifications as notifications
+
+    real_send, calls = notifications.send_mail, []
+
+    def flaky_send(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise ConnectionRefusedError("mail server down")
+        return real_send(*args, **kwargs)
+
+    monkeypatch.setattr(notifications, "send_mail", flaky_send)
+
+    # When the job runs, then runs again
+    assert withdrawal_held_notify_due() == 0
+    assert WithdrawalRequest.objects.get(pk=held_request.pk).staff_notified_at is None
+    assert withdrawal_held_notify_due() == 1
+
+    # Then the second run delivered it, once
+    assert len(mail.outbox) == 1 and len(calls) == 2
