@@ -46,5 +46,7 @@ chaos: install
 BENCH_ARGS ?=
 bench: install
 	$(BIN)/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	@command -v wrk >/dev/null 2>&1 || { echo "installing wrk (the HTTP load generator) from Debian's packages"; \
+		apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }; }
 	createdb -h 127.0.0.1 -U postgres sa_bench 2>/dev/null || true
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

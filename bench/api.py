@@ -95,7 +95,7 @@ def phase_api(args, results: dict, fresh, say, bench_env) -> None:
 
     connections, seconds = args.api_connections, args.api_seconds
     # gunicorn as production runs it: config/gunicorn.py, with its defaults unless the flags say otherwise.
-    workers = args.api_workers or (os.cpu_count() or 1) + 1
+    workers = args.api_workers or 2 * (os.cpu_count() or 1) + 1
     worker_class, threads = args.api_worker_class, args.api_threads
     users = args.api_users
     kind = f"{workers} {worker_class} workers" + (f" x {threads} threads" if worker_class == "gthread" else "")
@@ -113,8 +113,9 @@ def phase_api(args, results: dict, fresh, say, bench_env) -> None:
 
     port = BASE_PORT
     env = bench_env(THROTTLE_MONEY_RATE="10000000/min", CONN_MAX_AGE="600", WEB_CONCURRENCY=str(workers),
-                    WEB_WORKER_CLASS=worker_class, WEB_THREADS=str(threads), WEB_BIND=f"127.0.0.1:{port}",
-                    WEB_LOG_LEVEL="warning", WEB_TIMEOUT="60")
+                    WEB_WORKER_CLASS=worker_class,
+                    WEB_THREADS=str(threads if worker_class == "gthread" else 1),  # sync with threads > 1 is gthread
+                    WEB_BIND=f"127.0.0.1:{port}", WEB_LOG_LEVEL="warning", WEB_TIMEOUT="60")
     server = subprocess.Popen(
         [str(Path(os.sys.executable).with_name("gunicorn")), "-c", "config/gunicorn.py", "config.wsgi:application"],
         env=env, cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.DEVNULL, stderr=tmp.joinpath("gunicorn.log").open("w"),

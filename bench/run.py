@@ -225,7 +225,7 @@ def main() -> None:
     parser.add_argument("--api-seconds", type=int, default=10)
     parser.add_argument("--api-connections", type=int, default=32)
     parser.add_argument("--api-workers", type=int, default=0, help="gunicorn workers (default: config/gunicorn.py's)")
-    parser.add_argument("--api-worker-class", default="gthread", help="gunicorn worker class: gthread or sync")
+    parser.add_argument("--api-worker-class", default="sync", help="gunicorn worker class: sync or gthread")
     parser.add_argument("--api-threads", type=int, default=8, help="threads per gthread worker")
     parser.add_argument("--api-users", type=int, default=20_000, help="consumers prepared for the API load")
     parser.add_argument("--only", default="sweep,flat,search,api,rss")
