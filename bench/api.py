@@ -155,5 +155,6 @@ def phase_api(args, results: dict, fresh, say, bench_env) -> None:
             api_wallets_per_s=figures["GET /api/v1/wallets/"]["rps"],
         )
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)

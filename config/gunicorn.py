@@ -9,6 +9,9 @@ the environment. Measured with `make bench` on 2 cores (docs/perf.md).
   load balancer), which every deployment has; `WEB_WORKER_CLASS=gthread` (with `WEB_THREADS`) remains for
   one without.
 """
+import multiprocessing
+import os
+
 bind = os.environ.get("WEB_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * multiprocessing.cpu_count() + 1)
 worker_class = os.environ.get("WEB_WORKER_CLASS", "sync")

@@ -167,6 +167,7 @@ def celery_cluster(request, transactional_db, tmp_path, settings):
         "EMAIL_FILE_PATH": str(tmp_path / "mail"),
         "WITHDRAWAL_HOLD_SECONDS": "2",
         "SWEEP_INTERVAL_SECONDS": "1",
+        "NOTIFY_INTERVAL_SECONDS": "1",
         "PAYOUT_BACKOFF_BASE_SECONDS": "0.2",
         "PAYOUT_BACKOFF_MAX_SECONDS": "2",
         "PAYOUT_LEASE_SECONDS": "10",

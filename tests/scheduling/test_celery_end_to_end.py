@@ -72,6 +72,27 @@ def test_a_held_request_is_refunded_by_the_beat_and_an_expired_wallet_at_expiry(
     assert reconcile_findings() == []
 
 
+def test_the_beat_emails_the_staff_once_about_a_new_held_request(celery_cluster, settings):
+    # Given a worker and a beat running, and a consumer who asks to withdraw with the full hold ahead
+    settings.WITHDRAWAL_HOLD_SECONDS = 3600
+    celery_cluster.worker(wait=False)
+    celery_cluster.beat()
+    celery_cluster.wait_ready()
+    (request,) = held_requests(1)
+    staff_email = request.wallet.store.memberships.get().user.email
+
+    # When the beat's notify job has run (every second here)
+    wait_for(lambda: WithdrawalRequest.objects.filter(pk=request.pk, staff_notified_at__isnull=False).exists(),
+             timeout=20, what="the held request announced to the staff")
+
+    # Then the store's staff got one email naming the consumer and the time left, and the request is still held
+    mail = wait_for(lambda: "\n".join(p.read_text() for p in (celery_cluster.tmp / "mail").glob("*.log"))
+                    if (celery_cluster.tmp / "mail").exists() else "", timeout=10, what="the staff email written")
+    account = request.wallet.consumer.account_name
+    assert staff_email in mail and mail.count(f"Withdrawal request from {account}") == 1
+    assert WithdrawalRequest.objects.get(pk=request.pk).status == "pending"
+
+
 def test_payouts_survive_failures_timeouts_and_lost_answers_and_are_paid_exactly_once(celery_cluster):
     # Given 200 due requests and a gateway that declines 30%, times out 10% and loses 5% of answers
     requests = bulk_held_requests(200)

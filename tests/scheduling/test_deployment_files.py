@@ -33,3 +33,17 @@ def test_procfile_names_the_three_processes():
     )
     assert set(processes) == {"web", "worker", "beat"}
     assert "celery -A config worker" in processes["worker"] and "celery -A config beat" in processes["beat"]
+
+
+def test_the_gunicorn_config_loads_with_sync_workers_by_default(monkeypatch):
+    import multiprocessing
+    import runpy
+
+    for name in ("WEB_CONCURRENCY", "WEB_WORKER_CLASS", "WEB_THREADS", "WEB_BIND"):
+        monkeypatch.delenv(name, raising=False)
+    config = runpy.run_path(str(ROOT / "config" / "gunicorn.py"))
+    assert (config["worker_class"], config["threads"]) == ("sync", 1)
+    assert config["workers"] == 2 * multiprocessing.cpu_count() + 1 and config["bind"] == "0.0.0.0:8000"
+    monkeypatch.setenv("WEB_WORKER_CLASS", "gthread")
+    monkeypatch.setenv("WEB_THREADS", "8")
+    assert runpy.run_path(str(ROOT / "config" / "gunicorn.py"))["worker_class"] == "gthread"
