@@ -243,19 +243,29 @@ class LedgerEntry(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices)
     principal_delta = models.BigIntegerField(default=0)
     bonus_delta = models.BigIntegerField(default=0)
-    payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # The causes: each entry has one or two of them. Their indexes are partial (below), so an entry adds index
+    # entries only for the causes it has, not a NULL to each of five indexes.
+    payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False)
+    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False)
     request = models.ForeignKey(
-        "refunds.WithdrawalRequest", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "refunds.WithdrawalRequest", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
-    refund = models.ForeignKey("refunds.Refund", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    refund = models.ForeignKey(
+        "refunds.Refund", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         verbose_name = _("ledger entry")
         verbose_name_plural = _("ledger entries")
-        indexes = [models.Index(fields=["wallet", "id"], name="ledger_by_wallet")]
+        indexes = [
+            models.Index(fields=["wallet", "id"], name="ledger_by_wallet"),
+            *(models.Index(fields=[cause], name=f"ledger_by_{cause}", condition=Q(**{f"{cause}__isnull": False}))
+              for cause in ("payment", "order", "request", "refund", "actor")),
+        ]
 
     def __str__(self):
         return f"{self.kind} {self.principal_delta:+d}/{self.bonus_delta:+d}"
