@@ -5,12 +5,14 @@ else — served by the same gunicorn in the same run.
 """
 import os
 import re
+import resource
 import signal
 import subprocess
 import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 from django.db import connection
@@ -50,13 +52,37 @@ def _api_fixtures(users: int, fresh) -> dict:
     return {**ids, "rows": rows}
 
 
+ROLES = {"gunicorn": "gunicorn", "postgres": "PostgreSQL", "redis-server": "Redis"}
+TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_ticks() -> tuple[Counter, int]:
+    """CPU time used so far, in clock ticks, by the processes of each role (from /proc), and by the machine."""
+    by_role = Counter()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        comm, fields = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :].split()
+        role = ROLES.get(comm) or ("kernel" if comm.startswith("kworker") else None)
+        if role:
+            by_role[role] += int(fields[11]) + int(fields[12])  # utime + stime
+    cpu = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return by_role, sum(cpu) - cpu[3] - cpu[4]  # all but idle and iowait
+
+
 def _wrk(script: str, data: Path, seconds: int, connections: int, port: int, *extra) -> dict:
     threads = min(2, os.cpu_count() or 2)
+    roles_before, machine_before = _cpu_ticks()
+    wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s",
          "-s", str(LUA / script), f"http://127.0.0.1:{port}", "--", str(data), str(threads), *extra],
         capture_output=True, text=True, check=True,
     ).stdout
+    roles_after, machine_after = _cpu_ticks()
+    wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
 
     def ms(label):
         m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
@@ -65,13 +91,38 @@ def _wrk(script: str, data: Path, seconds: int, connections: int, port: int, *ex
 
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    # Where the machine's CPU went, per request answered: the server, the database, the kernel's writeback
+    # (the WAL flushed at each commit), Redis and the load generator itself.
+    cpu = {role: (roles_after[role] - roles_before[role]) * TICK_MS / requests
+           for role in [*ROLES.values(), "kernel"]}
+    cpu["wrk"] = ((wrk_after.ru_utime + wrk_after.ru_stime) - (wrk_before.ru_utime + wrk_before.ru_stime)) * 1000 / requests
+    cpu["machine"] = (machine_after - machine_before) * TICK_MS / requests
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+        "requests": requests,
+        "cpu_ms": cpu,
         "p50": ms("50"), "p99": ms("99"),
         "non2xx": int(non2xx.group(1)) if non2xx else 0,
         "socket_errors": errors.group(1) if errors else "",
     }
+
+
+def _pending() -> int:
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM refunds_withdrawalrequest WHERE status = 'pending'")
+        return cur.fetchone()[0]
+
+
+def _median_run(runs: list[dict]) -> dict:
+    """Each figure's median over the rounds (CPU per request too)."""
+    def median(values):
+        values = sorted(values)
+        return values[len(values) // 2] if len(values) % 2 else (values[len(values) // 2 - 1] + values[len(values) // 2]) / 2
+
+    out = {key: median([r[key] for r in runs]) for key in ("rps", "p50", "p99", "requests", "non2xx")}
+    out["cpu_ms"] = {role: median([r["cpu_ms"][role] for r in runs]) for role in runs[0]["cpu_ms"]}
+    return out
 
 
 def _wait_until_up(port: int, process) -> None:
@@ -100,16 +151,21 @@ def phase_api(args, results: dict, fresh, say, bench_env) -> None:
     users = args.api_users
     kind = f"{workers} {worker_class} workers" + (f" x {threads} threads" if worker_class == "gthread" else "")
     say(f"\n== 4. API: gunicorn -c config/gunicorn.py ({kind}, config.settings.production), wrk on loopback, "
-        f"{connections} connections, {seconds}s per endpoint ==")
+        f"{connections} connections, {seconds}s per endpoint, {args.api_rounds} rounds ==")
     started = time.perf_counter()
     fx = _api_fixtures(users, fresh)
     say(f"  set-up: {users:,} consumers with a consumed wallet and a token in {time.perf_counter() - started:.1f}s (not timed)")
     rows = fx["rows"]
+    rounds = args.api_rounds
     half = len(rows) // 2
+    per_round = half // rounds
     tmp = Path(tempfile.mkdtemp(prefix="bench-api-"))
-    withdraw_data, other_data = tmp / "withdraw.txt", tmp / "others.txt"
-    withdraw_data.write_text("".join(f"{t} {w}\n" for t, w in rows[:half]))
+    other_data = tmp / "others.txt"
     other_data.write_text("".join(f"{t} {w}\n" for t, w in rows[half:]))
+    # Each round withdraws from wallets of its own: a wallet asked once is frozen.
+    withdraw_data = [tmp / f"withdraw-{n}.txt" for n in range(rounds)]
+    for n, path in enumerate(withdraw_data):
+        path.write_text("".join(f"{t} {w}\n" for t, w in rows[n * per_round : (n + 1) * per_round]))
 
     port = BASE_PORT
     env = bench_env(THROTTLE_MONEY_RATE="10000000/min", CONN_MAX_AGE="600", WEB_CONCURRENCY=str(workers),
@@ -121,35 +177,48 @@ def phase_api(args, results: dict, fresh, say, bench_env) -> None:
         env=env, cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.DEVNULL, stderr=tmp.joinpath("gunicorn.log").open("w"),
         start_new_session=True,
     )
+    pending_before = _pending()
     try:
         _wait_until_up(port, server)
         _wrk("ping.lua", other_data, 3, connections, port)  # warm every worker's connection and imports
-        figures = {}
-        for name, script, data, extra in [
-            ("trivial GET /api/v1/ping/", "ping.lua", other_data, ()),
-            ("GET /api/v1/wallets/", "wallets.lua", other_data, ()),
-            ("POST /api/v1/orders/", "orders.lua", other_data, (str(fx["store_id"]), str(int(time.time())))),
-            ("POST /api/v1/wallets/ID/withdrawals/", "withdraw.lua", withdraw_data, ()),
-        ]:
-            r = _wrk(script, data, seconds, connections, port, *extra)
-            figures[name] = r
-            bad = f", {r['non2xx']} non-2xx" if r["non2xx"] else ""
-            bad += f", socket errors {r['socket_errors']}" if r["socket_errors"] else ""
-            say(f"  {name:40} {r['rps']:8.1f} req/s  p50 {r['p50']:7.1f} ms  p99 {r['p99']:7.1f} ms  "
-                f"({r['requests']:,} requests{bad})")
+        # Rounds, each endpoint once per round, ping right before the withdrawals: this shared machine's speed
+        # drifts by 10-30 % over minutes, so each ratio is taken within a round and the medians are reported.
+        runs: dict[str, list[dict]] = {}
+        for n in range(rounds):
+            say(f"  round {n + 1} of {rounds}:")
+            for name, script, data, extra in [
+                ("GET /api/v1/wallets/", "wallets.lua", other_data, ()),
+                ("POST /api/v1/orders/", "orders.lua", other_data, (str(fx["store_id"]), f"{int(time.time())}{n}")),
+                ("trivial GET /api/v1/ping/", "ping.lua", other_data, ()),
+                ("POST /api/v1/wallets/ID/withdrawals/", "withdraw.lua", withdraw_data[n], ()),
+            ]:
+                r = _wrk(script, data, seconds, connections, port, *extra)
+                runs.setdefault(name, []).append(r)
+                bad = f", {r['non2xx']} non-2xx" if r["non2xx"] else ""
+                bad += f", socket errors {r['socket_errors']}" if r["socket_errors"] else ""
+                say(f"  {name:40} {r['rps']:8.1f} req/s  p50 {r['p50']:7.1f} ms  p99 {r['p99']:7.1f} ms  "
+                    f"({r['requests']:,} requests{bad})")
+                say("  " + " " * 40 + " CPU per request: " + ", ".join(f"{k} {v:.2f}" for k, v in r["cpu_ms"].items()) + " ms")
+                if script == "withdraw.lua" and r["requests"] > per_round:
+                    say(f"  note: more withdrawals were sent than wallets prepared ({per_round:,}); raise --api-users")
+        figures = {name: _median_run(rs) for name, rs in runs.items()}
         withdraw, trivial = figures["POST /api/v1/wallets/ID/withdrawals/"], figures["trivial GET /api/v1/ping/"]
-        if withdraw["requests"] > half:
-            say(f"  note: more withdrawals were sent than wallets prepared ({half:,}); raise --api-users")
-        with connection.cursor() as cur:
-            cur.execute("SELECT count(*) FROM refunds_withdrawalrequest r JOIN allowance_wallet w ON w.id = r.wallet_id"
-                        " JOIN consumers_consumer c ON c.id = w.consumer_id"
-                        " WHERE c.account_name LIKE 'apiuser%%' AND r.status = 'pending'")
-            pending = cur.fetchone()[0]
-        say(f"  check: {pending:,} withdrawal requests now pending for {withdraw['requests'] - withdraw['non2xx']:,} "
-            f"2xx answers")
+        ratios = sorted(w["rps"] / t["rps"] for w, t in zip(runs["POST /api/v1/wallets/ID/withdrawals/"],
+                                                            runs["trivial GET /api/v1/ping/"]))
+        say(f"  medians of {rounds} rounds:")
+        for name, r in figures.items():
+            say(f"  {name:40} {r['rps']:8.1f} req/s  p50 {r['p50']:7.1f} ms  p99 {r['p99']:7.1f} ms")
+        say(f"  withdrawal / ping within each round: {', '.join(f'{x:.3f}' for x in ratios)}")
+        answered = sum(r["requests"] - r["non2xx"] for r in runs["POST /api/v1/wallets/ID/withdrawals/"])
+        say(f"  check: {_pending() - pending_before:,} withdrawal requests made pending for {answered:,} 2xx answers")
+        wc, tc = withdraw["cpu_ms"], trivial["cpu_ms"]
+        say(f"  machine CPU per request: withdrawal {wc['machine']:.2f} ms (of which PostgreSQL and the kernel's "
+            f"writeback {wc['PostgreSQL'] + wc['kernel']:.2f}), ping {tc['machine']:.2f} ms: at a ratio of 0.5 the "
+            f"withdrawal may cost {2 * tc['machine']:.2f} ms in all")
         results.update(
+            api_withdraw_cpu_ms=wc["machine"], api_trivial_cpu_ms=tc["machine"],
             api_withdraw_per_s=withdraw["rps"], api_trivial_per_s=trivial["rps"],
-            api_withdraw_ratio=withdraw["rps"] / trivial["rps"], api_withdraw_p99_ms=withdraw["p99"],
+            api_withdraw_ratio=ratios[len(ratios) // 2], api_withdraw_p99_ms=withdraw["p99"],
             api_withdraw_p50_ms=withdraw["p50"],
             api_orders_per_s=figures["POST /api/v1/orders/"]["rps"],
             api_wallets_per_s=figures["GET /api/v1/wallets/"]["rps"],

@@ -223,11 +223,12 @@ def main() -> None:
                         help="consumers with wallets in the store for search (taken from the flatness data when equal)")
     parser.add_argument("--search-samples", type=int, default=300)
     parser.add_argument("--api-seconds", type=int, default=10)
+    parser.add_argument("--api-rounds", type=int, default=3, help="API runs per endpoint, interleaved; medians reported")
     parser.add_argument("--api-connections", type=int, default=32)
     parser.add_argument("--api-workers", type=int, default=0, help="gunicorn workers (default: config/gunicorn.py's)")
     parser.add_argument("--api-worker-class", default="sync", help="gunicorn worker class: sync or gthread")
     parser.add_argument("--api-threads", type=int, default=8, help="threads per gthread worker")
-    parser.add_argument("--api-users", type=int, default=20_000, help="consumers prepared for the API load")
+    parser.add_argument("--api-users", type=int, default=40_000, help="consumers prepared for the API load")
     parser.add_argument("--only", default="sweep,flat,search,api,rss")
     parser.add_argument("--profile", help="record a py-spy profile of our sweep to this file")
     parser.add_argument("--plot", default=str(ROOT / "docs" / "sweep_vs_n.png"))
@@ -276,7 +277,7 @@ def main() -> None:
     say(f"\ntotal {time.perf_counter() - started:.0f}s" + "".join(f"; {note}" for note in NOTES))
     for name in ["sweep_per_s", "sweep_ceiling_one_per_s", "sweep_ceiling_batched_per_s", "sweep_ratio",
                  "sweep_flatness", "sweep_ceiling_flatness", "sweep_peak_rss_mb", "api_withdraw_per_s", "api_trivial_per_s",
-                 "api_withdraw_ratio", "api_withdraw_p99_ms", "search_exact_p95_ms", "search_prefix_p95_ms"]:
+                 "api_withdraw_ratio", "api_withdraw_p99_ms", "api_withdraw_cpu_ms", "api_trivial_cpu_ms", "search_exact_p95_ms", "search_prefix_p95_ms"]:
         if name in RESULTS:
             value = RESULTS[name]
             say(f"RESULT {name} {value:.3f}" if value < 10 else f"RESULT {name} {value:.0f}")
