@@ -209,11 +209,10 @@ def order_spend(*, consumer: Consumer, store, order_ref: str, amount: int, now=N
         available = sum(w.total for w in usable)
         if available < amount:
             raise errors.InsufficientAllowance(available=fen_to_yuan(available))
-        if Order.objects.filter(store=store, order_ref=order_ref).exists():
-            raise errors.OrderRefTaken()
         try:
-            with transaction.atomic():
-                order = Order.objects.create(consumer=consumer, store=store, order_ref=order_ref, amount=amount)
+            # The unique (store, order_ref) constraint is the check: a taken reference fails this insert, and the
+            # error leaving the atomic block rolls everything back (no look-up first, no savepoint).
+            order = Order.objects.create(consumer=consumer, store=store, order_ref=order_ref, amount=amount)
         except IntegrityError as exc:
             raise errors.OrderRefTaken() from exc
         remaining = amount
