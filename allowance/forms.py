@@ -1,9 +1,17 @@
 """Page forms for buying, paying orders, returns and campaigns. Amounts are typed in yuan, kept in fen."""
 from django import forms
 from django.conf import settings
+from django.contrib import messages
 from django.utils.translation import gettext_lazy as _
 
 from allowance.money import fen_to_yuan, yuan_to_fen
+
+
+def form_errors_to_messages(request, form) -> None:
+    """For a form posted from a list page, where there is no form to show the errors next to: flash them."""
+    for field_errors in form.errors.values():
+        for error in field_errors:
+            messages.error(request, error)
 
 
 class YuanField(forms.Field):

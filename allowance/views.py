@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from allowance import errors, selectors
-from allowance.forms import OrderPayForm, OrderReturnForm
+from allowance.forms import OrderPayForm, OrderReturnForm, form_errors_to_messages
 from allowance.models import Campaign, Order
 from allowance.money import fen_to_yuan
 from allowance.services import campaign_purchase, order_return, order_spend
@@ -80,9 +80,7 @@ def order_return_view(request, pk: int):
         raise Http404
     form = OrderReturnForm(request.POST)
     if not form.is_valid():
-        for field_errors in form.errors.values():
-            for error in field_errors:
-                messages.error(request, error)
+        form_errors_to_messages(request, form)
         return redirect("allowance:orders")
     try:
         order = order_return(order=order, consumer=request.consumer, amount=form.cleaned_data["amount"])

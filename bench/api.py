@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from pathlib import Path
+from statistics import median
 
 from django.db import connection
 
@@ -116,12 +117,8 @@ def _pending() -> int:
 
 def _median_run(runs: list[dict]) -> dict:
     """Each figure's median over the rounds (CPU per request too)."""
-    def median(values):
-        values = sorted(values)
-        return values[len(values) // 2] if len(values) % 2 else (values[len(values) // 2 - 1] + values[len(values) // 2]) / 2
-
-    out = {key: median([r[key] for r in runs]) for key in ("rps", "p50", "p99", "requests", "non2xx")}
-    out["cpu_ms"] = {role: median([r["cpu_ms"][role] for r in runs]) for role in runs[0]["cpu_ms"]}
+    out = {key: median(r[key] for r in runs) for key in ("rps", "p50", "p99", "requests", "non2xx")}
+    out["cpu_ms"] = {role: median(r["cpu_ms"][role] for r in runs) for role in runs[0]["cpu_ms"]}
     return out
 
 
@@ -218,7 +215,7 @@ def phase_api(args, results: dict, fresh, say, bench_env) -> None:
         results.update(
             api_withdraw_cpu_ms=wc["machine"], api_trivial_cpu_ms=tc["machine"],
             api_withdraw_per_s=withdraw["rps"], api_trivial_per_s=trivial["rps"],
-            api_withdraw_ratio=ratios[len(ratios) // 2], api_withdraw_p99_ms=withdraw["p99"],
+            api_withdraw_ratio=median(ratios), api_withdraw_p99_ms=withdraw["p99"],
             api_withdraw_p50_ms=withdraw["p50"],
             api_orders_per_s=figures["POST /api/v1/orders/"]["rps"],
             api_wallets_per_s=figures["GET /api/v1/wallets/"]["rps"],

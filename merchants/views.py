@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from allowance import errors
-from allowance.forms import CampaignForm
+from allowance.forms import CampaignForm, form_errors_to_messages
 from allowance.models import Campaign
 from allowance.money import fen_to_yuan
 from allowance.selectors import campaigns_for_staff, merchant_summary
@@ -135,9 +135,7 @@ def retention_message_view(request, pk: int):
         raise Http404
     form = RetentionMessageForm(request.POST)
     if not form.is_valid():
-        for field_errors in form.errors.values():
-            for error in field_errors:
-                messages.error(request, error)
+        form_errors_to_messages(request, form)
         return _back_to_users(request)
     try:
         withdrawal_retention_message(request=withdrawal, actor=request.user, message=form.cleaned_data["message"])

@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
+from allowance.models import MAX_ID
 from allowance.money import fen_to_yuan, yuan_to_fen
 
 # A plain decimal: digits, at most two places, an optional minus (so a negative gets its own message).
@@ -57,7 +58,7 @@ class IdField(serializers.IntegerField):
 
     def __init__(self, **kwargs):
         kwargs.setdefault("min_value", 1)
-        kwargs.setdefault("max_value", 2**63 - 1)
+        kwargs.setdefault("max_value", MAX_ID)
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):

@@ -3,6 +3,7 @@ from rest_framework import serializers
 
 from allowance.api.base import StrictSerializer, text_validators
 from allowance.api.fields import AmountField, IdField
+from allowance.models import MAX_ID
 from refunds.api.serializers import WithdrawalRequestOutput
 
 
@@ -31,7 +32,7 @@ class CampaignOutput(serializers.Serializer):
 
 
 class CampaignListQuery(serializers.Serializer):
-    store = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False,
+    store = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False,
                                      help_text="Only this store's campaigns.")
 
 

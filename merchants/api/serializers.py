@@ -4,6 +4,7 @@ from rest_framework import serializers
 from allowance.api.base import StrictSerializer, text_validators
 from allowance.api.fields import AmountField, IdField
 from allowance.api.serializers import CampaignOutput, WalletOutput
+from allowance.models import MAX_ID
 
 
 class MerchantCampaignOutput(CampaignOutput):
@@ -56,7 +57,7 @@ class MerchantUserOutput(serializers.Serializer):
 
 
 class SummaryQuery(serializers.Serializer):
-    store = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False,
+    store = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False,
                                      help_text="One of your stores (default: all of them).")
 
 

@@ -41,6 +41,16 @@ def _request_output(request_id):
     return WithdrawalRequestOutput(requests_of_any().get(pk=request_id)).data
 
 
+def _new_request_output(withdrawal):
+    """A request just made. A held one has no retention message and no refund yet, so nothing is read back;
+    one refunded at once is read back with its refund."""
+    if withdrawal.status != WithdrawalRequest.Status.PENDING:
+        return _request_output(withdrawal.pk)
+    WithdrawalRequest.refund.related.set_cached_value(withdrawal, None)
+    withdrawal._prefetched_objects_cache = {"retention_messages": RetentionMessage.objects.none()}
+    return WithdrawalRequestOutput(withdrawal).data
+
+
 def requests_of_any():
     return WithdrawalRequest.objects.select_related("refund").prefetch_related("retention_messages")
 
@@ -65,12 +75,7 @@ class WithdrawalCreateApi(MoneyApiView):
         EmptyBodySerializer(data=request.data).is_valid(raise_exception=True)
         # By id: the service reads the wallet once, locked and scoped to the caller (someone else's is a 404).
         withdrawal = services.withdrawal_request(wallet=pk, actor=request.user)
-        if withdrawal.status == WithdrawalRequest.Status.PENDING:
-            # Just written and held: no retention message and no refund yet, so nothing to read back.
-            WithdrawalRequest.refund.related.set_cached_value(withdrawal, None)
-            withdrawal._prefetched_objects_cache = {"retention_messages": RetentionMessage.objects.none()}
-            return Response(WithdrawalRequestOutput(withdrawal).data, status=status.HTTP_201_CREATED)
-        return Response(_request_output(withdrawal.pk), status=status.HTTP_201_CREATED)
+        return Response(_new_request_output(withdrawal), status=status.HTTP_201_CREATED)
 
 
 class WithdrawalListApi(ApiView):
