@@ -6,9 +6,9 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from allowance import errors
+from core import errors
 from allowance.models import AuditRecord, Campaign, LedgerEntry, Order, OrderAllocation, Payment, Wallet
-from allowance.money import fen_to_yuan
+from core.money import fen_to_yuan
 from allowance.services import campaign_admin_end
 
 

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.utils.translation import gettext_lazy as _
 
-from allowance.money import fen_to_yuan, yuan_to_fen
+from core.money import fen_to_yuan, yuan_to_fen
 
 
 def form_errors_to_messages(request, form) -> None:

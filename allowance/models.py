@@ -8,8 +8,6 @@ from django.utils.translation import gettext_lazy as _
 from consumers.models import Consumer
 from merchants.models import Store
 
-MAX_ID = 2**63 - 1  # the largest id a bigint primary key can hold
-
 
 def split_principal(*, total: int, paid: int, credited: int) -> int:
     """principal = ceil(total × paid / credited), in integer fen (SPEC §3)."""

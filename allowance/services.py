@@ -7,7 +7,7 @@ from django.db.models import F, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
-from allowance import errors
+from core import errors
 from allowance.models import (
     AuditRecord,
     Campaign,
@@ -18,7 +18,7 @@ from allowance.models import (
     Wallet,
     split_principal,
 )
-from allowance.money import fen_to_yuan
+from core.money import fen_to_yuan
 from consumers.models import Consumer
 from merchants.selectors import store_staff_check
 

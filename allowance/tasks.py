@@ -1,7 +1,7 @@
 """Celery tasks of the allowance app: housekeeping, safe to run any number of times."""
 from celery import shared_task
 
-from allowance.api.idempotency import idempotency_keys_purge
+from core.api.idempotency import idempotency_keys_purge
 
 
 @shared_task

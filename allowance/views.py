@@ -7,10 +7,11 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from allowance import errors, selectors
+from core import errors
+from allowance import selectors
 from allowance.forms import OrderPayForm, OrderReturnForm, form_errors_to_messages
 from allowance.models import Campaign, Order
-from allowance.money import fen_to_yuan
+from core.money import fen_to_yuan
 from allowance.services import campaign_purchase, order_return, order_spend
 from consumers.models import Consumer
 from consumers.views import consumer_required

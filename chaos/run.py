@@ -303,7 +303,7 @@ def summary(recorder, faults, gateway, left, reconcile, applied, load_seconds, t
     from django.db.models import Count, Sum
 
     from allowance.models import Order, Payment, Wallet
-    from allowance.money import fen_to_yuan
+    from core.money import fen_to_yuan
     from refunds.models import Refund, WithdrawalRequest
 
     print()

@@ -5,7 +5,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy
 
-from allowance import errors
+from core import errors
 from consumers.models import Consumer
 
 ACCOUNT_NAME_RE = re.compile(r"^[\w.@+-]{3,64}$")

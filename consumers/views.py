@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from allowance import errors
+from core import errors
 from consumers.forms import RegisterForm
 from consumers.models import Consumer
 from consumers.services import consumer_register

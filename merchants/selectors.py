@@ -1,5 +1,5 @@
 """Reads about merchant staff and their stores."""
-from allowance import errors
+from core import errors
 from merchants.models import Store, StoreMembership
 
 

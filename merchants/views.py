@@ -12,10 +12,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from allowance import errors
+from core import errors
 from allowance.forms import CampaignForm, form_errors_to_messages
 from allowance.models import Campaign
-from allowance.money import fen_to_yuan
+from core.money import fen_to_yuan
 from allowance.selectors import campaigns_for_staff, merchant_summary
 from allowance.services import campaign_create, campaign_end
 from merchants.selectors import is_store_staff, stores_for_staff

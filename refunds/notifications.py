@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
-from allowance.money import fen_to_yuan
+from core.money import fen_to_yuan
 from refunds.models import RetentionMessage, WithdrawalRequest
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from allowance import errors
+from core import errors
 from allowance.services import audit_record
 from refunds.gateway import PayoutOutcome, get_gateway
 from refunds.models import Refund, RefundAllocation

@@ -11,8 +11,9 @@ from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
-from allowance import errors
-from allowance.models import MAX_ID, LedgerEntry, Payment, Wallet
+from core import errors
+from core.ids import MAX_ID
+from allowance.models import LedgerEntry, Payment, Wallet
 from allowance.services import audit_record, store_actor_check, wallets_lock
 from merchants.selectors import store_staff_check
 from refunds.models import RefundAllocation, Refund, RetentionMessage, WithdrawalRequest

@@ -7,8 +7,8 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from allowance import errors
-from allowance.money import fen_to_yuan
+from core import errors
+from core.money import fen_to_yuan
 from allowance.selectors import wallet_for_consumer
 from consumers.views import consumer_required
 from refunds.models import WithdrawalRequest

@@ -1,9 +1,9 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from allowance.api.base import StrictSerializer, text_validators
-from allowance.api.fields import AmountField, IdField
-from allowance.models import MAX_ID
+from core.api.base import StrictSerializer, text_validators
+from core.api.fields import AmountField, IdField
+from core.ids import MAX_ID
 from refunds.api.serializers import WithdrawalRequestOutput
 
 

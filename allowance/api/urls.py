@@ -6,7 +6,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from allowance.api import views
-from allowance.api.base import ApiView
+from core.api.base import ApiView
 
 
 class IdConverter:

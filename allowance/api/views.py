@@ -6,12 +6,12 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from allowance import selectors, services
-from allowance.api import examples as ex
-from allowance.api.base import (
+from core.api import examples as ex
+from core.api.base import (
     PAGE_PARAMETERS, EmptyBodySerializer, MoneyApiView, ApiView, PublicApiView,
     consumer_of, paged_response, query_params, scoped_get,
 )
-from allowance.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
+from core.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from allowance.api.serializers import (
     CampaignListQuery, CampaignOutput, LedgerEntryOutput, OrderInput, OrderOutput, OrderReturnInput, StoreOutput,
     WalletOutput,

@@ -3,7 +3,7 @@ from django import template
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from allowance.money import fen_to_yuan
+from core.money import fen_to_yuan
 
 register = template.Library()
 

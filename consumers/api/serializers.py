@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from allowance.api.base import StrictSerializer
+from core.api.base import StrictSerializer
 from consumers.services import ACCOUNT_NAME_RE
 
 

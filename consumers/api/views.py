@@ -6,9 +6,9 @@ from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
 from rest_framework.response import Response
 
-from allowance import errors
-from allowance.api import examples as ex
-from allowance.api.base import LoginThrottle, PublicApiView
+from core import errors
+from core.api import examples as ex
+from core.api.base import LoginThrottle, PublicApiView
 from consumers.api.serializers import RegisterInput, RegisterOutput, TokenInput, TokenOutput
 from consumers.services import consumer_register
 

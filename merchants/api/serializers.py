@@ -1,10 +1,10 @@
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 
-from allowance.api.base import StrictSerializer, text_validators
-from allowance.api.fields import AmountField, IdField
+from core.api.base import StrictSerializer, text_validators
+from core.api.fields import AmountField, IdField
 from allowance.api.serializers import CampaignOutput, WalletOutput
-from allowance.models import MAX_ID
+from core.ids import MAX_ID
 
 
 class MerchantCampaignOutput(CampaignOutput):

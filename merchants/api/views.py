@@ -6,8 +6,8 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from allowance import selectors, services
-from allowance.api import examples as ex
-from allowance.api.base import (
+from core.api import examples as ex
+from core.api.base import (
     PAGE_PARAMETERS, ApiView, EmptyBodySerializer, paged_response, query_params, scoped_get,
 )
 from allowance.models import Campaign, Wallet

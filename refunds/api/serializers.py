@@ -1,8 +1,8 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from allowance.api.base import StrictSerializer, text_validators
-from allowance.api.fields import AmountField
+from core.api.base import StrictSerializer, text_validators
+from core.api.fields import AmountField
 
 
 class RetentionMessageOutput(serializers.Serializer):

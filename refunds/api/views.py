@@ -3,11 +3,11 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from allowance.api import examples as ex
-from allowance.api.base import (
+from core.api import examples as ex
+from core.api.base import (
     PAGE_PARAMETERS, ApiView, EmptyBodySerializer, MoneyApiView, paged_response, query_params, scoped_get,
 )
-from allowance.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
+from core.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from allowance.models import Wallet
 from merchants.selectors import stores_for_staff
 from refunds import services

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from allowance import errors
+from core import errors
 from allowance.models import AuditRecord, Campaign, LedgerEntry, Order, Payment, Wallet
 from allowance.services import campaign_create, campaign_end, campaign_purchase, order_return, order_spend
 from refunds import services as withdrawals

@@ -11,7 +11,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from allowance import errors
+from core import errors
 from allowance.management.commands.reconcile import reconcile_findings
 from allowance.models import Order, Payment, Wallet, split_principal
 from allowance.services import campaign_purchase, order_return, order_spend

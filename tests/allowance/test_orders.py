@@ -6,7 +6,7 @@ import pytest
 from django.db.models import Sum
 from django.utils import timezone
 
-from allowance import errors
+from core import errors
 from allowance.management.commands.reconcile import reconcile_findings
 from allowance.models import LedgerEntry, Payment, Wallet
 from allowance.services import campaign_purchase, order_return, order_spend

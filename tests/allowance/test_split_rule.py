@@ -1,7 +1,7 @@
 """SPEC §3: principal = ceil(total × paid / credited), bonus = total − principal — every row of the table."""
 import pytest
 
-from allowance import errors
+from core import errors
 from allowance.models import LedgerEntry
 from allowance.services import campaign_purchase, order_spend
 from tests.factories import CampaignFactory, ConsumerFactory

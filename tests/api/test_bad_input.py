@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from allowance.api.fields import AMOUNT_PATTERN, AmountField
+from core.api.fields import AMOUNT_PATTERN, AmountField
 from allowance.models import LedgerEntry, Order, Wallet
 from tests.api.conftest import client_for
 

@@ -162,7 +162,7 @@ def empty_cache():
 
 
 def test_logging_in_too_often_with_one_account_name_is_a_429_with_retry_after(world, monkeypatch):
-    from allowance.api.base import LoginThrottle
+    from core.api.base import LoginThrottle
 
     monkeypatch.setattr(LoginThrottle, "THROTTLE_RATES", {"login": "3/min"})
     answers = [
@@ -178,7 +178,7 @@ def test_logging_in_too_often_with_one_account_name_is_a_429_with_retry_after(wo
 
 
 def test_logging_in_too_often_from_one_address_is_a_429(world, monkeypatch):
-    from allowance.api.base import LoginThrottle
+    from core.api.base import LoginThrottle
 
     monkeypatch.setattr(LoginThrottle, "THROTTLE_RATES", {"login": "3/min"})
     codes = [client_for().post("/api/v1/auth/token/", {"username": f"name{n}", "password": "x"}, format="json",
@@ -187,7 +187,7 @@ def test_logging_in_too_often_from_one_address_is_a_429(world, monkeypatch):
 
 
 def test_money_posts_beyond_the_rate_are_a_429_and_do_nothing(world, alice_api, bought, monkeypatch):
-    from allowance.api.base import MoneyThrottle
+    from core.api.base import MoneyThrottle
 
     monkeypatch.setattr(MoneyThrottle, "THROTTLE_RATES", {"money": "2/min"})
     codes = [alice_api.post("/api/v1/orders/", {"store": world.store.pk, "order_ref": f"T-{n}", "amount": "1"},

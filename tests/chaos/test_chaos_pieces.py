@@ -7,8 +7,8 @@ import socket
 import pytest
 from rest_framework import serializers
 
-from allowance.api.fields import AmountField
-from allowance.api.parsers import StrictJSONParser
+from core.api.fields import AmountField
+from core.api.parsers import StrictJSONParser
 from chaos.gateway import CountingSandboxGateway, gateway_faults
 from chaos.load import BAD_AMOUNTS, yuan
 from chaos.run import percentile

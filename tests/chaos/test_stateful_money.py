@@ -25,7 +25,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
-from allowance import errors
+from core import errors
 from allowance.management.commands.reconcile import reconcile_findings
 from allowance.models import Order, OrderAllocation, Payment, Wallet
 from allowance.services import campaign_purchase, order_return, order_spend

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.test import Client
 from django.utils import translation
 
-from allowance import errors
+from core import errors
 from tests.factories import CampaignFactory, ConsumerFactory, StaffFactory
 from tests.pages.helpers import pending_request
 

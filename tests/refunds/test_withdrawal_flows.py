@@ -4,7 +4,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from allowance import errors
+from core import errors
 from allowance.models import LedgerEntry, Wallet
 from allowance.services import campaign_purchase, order_return, order_spend
 from refunds import services

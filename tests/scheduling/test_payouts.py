@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from allowance import errors
+from core import errors
 from allowance.models import AuditRecord
 from allowance.services import campaign_purchase
 from refunds.models import Refund, SandboxPayout

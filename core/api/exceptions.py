@@ -18,7 +18,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from allowance.errors import DomainError
+from core.errors import DomainError
 
 logger = logging.getLogger("allowance.api")
 

@@ -12,9 +12,9 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
-from allowance.api.parsers import StrictJSONParser
+from core.api.parsers import StrictJSONParser
 from config.cache import window_hit
-from allowance.models import MAX_ID
+from core.ids import MAX_ID
 
 
 # Text that is more than blanks, without NUL (which no database column can hold).

@@ -7,8 +7,8 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
-from allowance.models import MAX_ID
-from allowance.money import fen_to_yuan, yuan_to_fen
+from core.ids import MAX_ID
+from core.money import fen_to_yuan, yuan_to_fen
 
 # A plain decimal: digits, at most two places, an optional minus (so a negative gets its own message).
 _PLAIN_DECIMAL = re.compile(r"-?[0-9]{1,20}(?:\.[0-9]{1,2})?", re.ASCII)
