@@ -6,69 +6,14 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from core import errors
 from allowance.models import AuditRecord, Campaign, LedgerEntry, Order, OrderAllocation, Payment, Wallet
-from core.money import fen_to_yuan
 from allowance.services import campaign_admin_end
-
-
-def yuan_column(field: str, description):
-    """A ModelAdmin column (a method) showing an integer-fen field as yuan with two decimals."""
-
-    @admin.display(description=description, ordering=field)
-    def column(model_admin, obj):
-        value = getattr(obj, field)
-        return "" if value is None else fen_to_yuan(value)
-
-    column.__name__ = f"{field}_yuan"
-    return column
-
-
-def admin_action_each(model_admin, request, objects, act, *, refused_level=messages.WARNING) -> int:
-    """Call an audited service (`act`) on each selected row in turn; a row the service refuses is reported
-    beside the others and does not stop them. Returns how many succeeded."""
-    done = 0
-    for obj in objects:
-        try:
-            act(obj)
-        except errors.DomainError as exc:
-            model_admin.message_user(request, f"{obj}: {exc}", refused_level)
-        else:
-            done += 1
-    return done
+from core.admin import ReadOnlyAdmin, ReadOnlyInline, admin_action_each, yuan_column
 
 
 admin.site.site_header = _("Store Allowance admin")
 admin.site.site_title = _("Store Allowance admin")
 admin.site.index_title = _("Store allowance, withdrawals and refunds")
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Money rows change only through services: the admin shows them and never edits them."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Campaign)

@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from allowance.admin import ReadOnlyAdmin, ReadOnlyInline, admin_action_each, yuan_column
+from core.admin import ReadOnlyAdmin, ReadOnlyInline, admin_action_each, yuan_column
 from refunds.models import Refund, RefundAllocation, RetentionMessage, WithdrawalRequest
 from refunds.payouts import refund_payout_retry
 from refunds.services import withdrawal_admin_refund
