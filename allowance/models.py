@@ -310,25 +310,3 @@ class AuditRecord(models.Model):
         super().save(*args, **kwargs)
 
 
-class IdempotencyKey(models.Model):
-    """The first answer to a money-moving API request sent with an `Idempotency-Key` header.
-
-    Inserted before the action runs, in the same transaction; the unique (user, key) makes a concurrent twin
-    wait on the insert until the first commits, then replay the stored answer instead of acting again.
-    """
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=255)
-    fingerprint = models.CharField(max_length=64)  # sha256 of method, path and body
-    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        verbose_name = _("idempotency key")
-        verbose_name_plural = _("idempotency keys")
-        indexes = [models.Index(fields=["created_at"], name="idempotency_by_age")]
-        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_unique_user_key")]
-
-    def __str__(self):
-        return f"{self.user_id}:{self.key}"

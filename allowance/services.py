@@ -160,7 +160,7 @@ def campaign_purchase(*, campaign: Campaign, consumer: Consumer, now=None) -> Wa
         wallet = Wallet.objects.select_for_update().get(pk=wallet.pk)
         if wallet.status == Wallet.Status.FROZEN:
             raise errors.WalletFrozen()
-        from refunds.gateway import get_gateway
+        from core.gateway import get_gateway
 
         # The sandbox charge completes at once with no I/O, so it may run under the lock; a real provider's
         # checkout would instead create a pending payment here and confirm it from its callback.

@@ -7,7 +7,7 @@ so counting never depends on the broker or cache that the run is busy breaking.
 import os
 from pathlib import Path
 
-from refunds.gateway import SandboxGateway
+from core.gateway import SandboxGateway
 
 
 class CountingSandboxGateway(SandboxGateway):

@@ -179,7 +179,8 @@ def payouts_applied() -> dict:
     from django.db.models import Count, Sum
 
     from allowance.models import Payment
-    from refunds.models import Refund, RefundAllocation, SandboxPayout
+    from refunds.models import Refund, RefundAllocation
+    from core.models import SandboxPayout
 
     per_refund, per_payment_ref = {}, {}
     for key, payment_reference, amount in SandboxPayout.objects.values_list("key", "payment_reference", "amount"):

@@ -148,22 +148,3 @@ class RefundAllocation(models.Model):
         ]
 
 
-class SandboxPayout(models.Model):
-    """A payout the sandbox gateway has applied: one row per idempotency key, whoever sent it how often.
-
-    It stands in for the provider's own books, so "paid exactly once" can be counted across processes.
-    """
-
-    key = models.CharField(max_length=100, unique=True)
-    payment_reference = models.CharField(max_length=64)
-    amount = models.BigIntegerField()
-    reference = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        verbose_name = _("sandbox payout")
-        verbose_name_plural = _("sandbox payouts")
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="sandbox_payout_positive")]
-
-    def __str__(self):
-        return self.key

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from core import errors
 from allowance.services import audit_record
-from refunds.gateway import PayoutOutcome, get_gateway
+from core.gateway import PayoutOutcome, get_gateway
 from refunds.models import Refund, RefundAllocation
 
 log = logging.getLogger(__name__)

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "core",
     "merchants",
     "consumers",
     "allowance",
@@ -249,7 +250,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Payment gateway and payouts --------------------------------------------
-PAYMENT_GATEWAY = os.environ.get("PAYMENT_GATEWAY", "refunds.gateway.SandboxGateway")
+PAYMENT_GATEWAY = os.environ.get("PAYMENT_GATEWAY", "core.gateway.SandboxGateway")
 SANDBOX_GATEWAY_LATENCY_MS = env_int("SANDBOX_GATEWAY_LATENCY_MS", 50)
 SANDBOX_GATEWAY_FAILURE_RATE = float(os.environ.get("SANDBOX_GATEWAY_FAILURE_RATE") or 0)
 SANDBOX_GATEWAY_TIMEOUT_RATE = float(os.environ.get("SANDBOX_GATEWAY_TIMEOUT_RATE") or 0)

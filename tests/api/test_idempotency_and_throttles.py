@@ -6,7 +6,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from allowance.models import IdempotencyKey, LedgerEntry, Order, Payment, Wallet
+from core.models import IdempotencyKey
+from allowance.models import LedgerEntry, Order, Payment, Wallet
 from allowance.services import campaign_purchase
 from allowance.tasks import purge_idempotency_keys
 from refunds.models import Refund, WithdrawalRequest

@@ -30,7 +30,8 @@ from allowance.management.commands.reconcile import reconcile_findings
 from allowance.models import Order, OrderAllocation, Payment, Wallet
 from allowance.services import campaign_purchase, order_return, order_spend
 from refunds import payouts, services
-from refunds.models import Refund, RefundAllocation, SandboxPayout, WithdrawalRequest
+from refunds.models import Refund, RefundAllocation, WithdrawalRequest
+from core.models import SandboxPayout
 from tests.factories import CampaignFactory, ConsumerFactory, StaffFactory, StoreFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]

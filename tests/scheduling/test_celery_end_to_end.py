@@ -10,7 +10,8 @@ from django.db.models import Count, Sum
 
 from allowance.management.commands.reconcile import reconcile_findings
 from allowance.models import LedgerEntry, Wallet
-from refunds.models import Refund, RefundAllocation, SandboxPayout, WithdrawalRequest
+from refunds.models import Refund, RefundAllocation, WithdrawalRequest
+from core.models import SandboxPayout
 from tests.scheduling.conftest import bulk_held_requests, expiring_wallet, held_requests, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -8,7 +8,8 @@ from django.utils import timezone
 from core import errors
 from allowance.models import AuditRecord
 from allowance.services import campaign_purchase
-from refunds.models import Refund, SandboxPayout
+from refunds.models import Refund
+from core.models import SandboxPayout
 from refunds.payouts import payout_backoff, refund_payout_execute, refund_payout_retry, refund_payouts_redrive
 from refunds.services import withdrawal_request
 from tests.factories import UserFactory

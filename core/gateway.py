@@ -96,7 +96,7 @@ class SandboxGateway:
         return ChargeResult(gateway=self.name, reference=f"pay_{uuid.uuid5(uuid.NAMESPACE_URL, key).hex}")
 
     def payout(self, *, key: str, payment_reference: str, amount: int) -> PayoutResult:
-        from refunds.models import SandboxPayout
+        from core.models import SandboxPayout
 
         self._latency()
         fault = self._fault()
@@ -123,7 +123,7 @@ class SandboxGateway:
         return PayoutResult(PayoutOutcome.SUCCEEDED, reference=applied.reference)
 
     def payout_status(self, *, key: str) -> PayoutResult:
-        from refunds.models import SandboxPayout
+        from core.models import SandboxPayout
 
         self._latency()
         if self._fault() == "timeout":
@@ -135,4 +135,4 @@ class SandboxGateway:
 
 
 def get_gateway() -> Gateway:
-    return import_string(getattr(settings, "PAYMENT_GATEWAY", "refunds.gateway.SandboxGateway"))()
+    return import_string(getattr(settings, "PAYMENT_GATEWAY", "core.gateway.SandboxGateway"))()
