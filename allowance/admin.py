@@ -41,7 +41,7 @@ class CampaignAdmin(ReadOnlyAdmin):
 
 class LedgerEntryInline(ReadOnlyInline):
     model = LedgerEntry
-    fields = ["created_at", "kind", "principal_delta", "bonus_delta", "order", "request", "refund", "actor"]
+    fields = ["created_at", "kind", "principal_delta", "bonus_delta", "order", "request_id", "refund_id", "actor"]
     readonly_fields = fields
     ordering = ["-created_at", "-pk"]
 
@@ -93,7 +93,7 @@ class OrderAdmin(ReadOnlyAdmin):
 class LedgerEntryAdmin(ReadOnlyAdmin):
     principal_yuan = yuan_column("principal_delta", _("principal"))
     bonus_yuan = yuan_column("bonus_delta", _("bonus"))
-    list_display = ["id", "created_at", "wallet", "kind", "principal_yuan", "bonus_yuan", "order", "request", "actor"]
+    list_display = ["id", "created_at", "wallet", "kind", "principal_yuan", "bonus_yuan", "order", "request_id", "actor"]
     list_filter = ["kind", "wallet__store"]
     list_select_related = ["wallet__consumer", "wallet__campaign", "order", "actor"]
     search_fields = ["wallet__consumer__account_name", "order__order_ref", "=request__id", "=wallet__id"]

@@ -245,12 +245,10 @@ class LedgerEntry(models.Model):
     # entries only for the causes it has, not a NULL to each of five indexes.
     payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False)
     order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False)
-    request = models.ForeignKey(
-        "refunds.WithdrawalRequest", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
-    )
-    refund = models.ForeignKey(
-        "refunds.Refund", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
-    )
+    # A withdrawal request and a refund live in refunds, which builds on allowance: the ledger keeps their ids.
+    # The database still holds both foreign-key constraints (created by 0002/0008, left in place by 0010).
+    request_id = models.BigIntegerField(null=True, blank=True)
+    refund_id = models.BigIntegerField(null=True, blank=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
@@ -261,8 +259,8 @@ class LedgerEntry(models.Model):
         verbose_name_plural = _("ledger entries")
         indexes = [
             models.Index(fields=["wallet", "id"], name="ledger_by_wallet"),
-            *(models.Index(fields=[cause], name=f"ledger_by_{cause}", condition=Q(**{f"{cause}__isnull": False}))
-              for cause in ("payment", "order", "request", "refund", "actor")),
+            *(models.Index(fields=[cause], name=f"ledger_by_{cause.removesuffix('_id')}", condition=Q(**{f"{cause}__isnull": False}))
+              for cause in ("payment", "order", "request_id", "refund_id", "actor")),
         ]
 
     def __str__(self):

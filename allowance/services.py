@@ -1,13 +1,14 @@
-"""Writes for campaigns, purchases, spending and returns. Lock, then check, then write — in one transaction."""
+"""Writes for campaigns, purchases and spending. Lock (allowance/locks.py), then check, then write — in one
+transaction. Returns, which may refund, are refunds' (refunds/returns.py)."""
 import uuid
-from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
+from allowance import locks
 from core import errors
+from core.gateway import get_gateway
 from allowance.models import (
     AuditRecord,
     Campaign,
@@ -59,17 +60,6 @@ def ledger_write(*, wallet: Wallet, kind: str, principal_delta: int, bonus_delta
     )
 
 
-def wallets_lock(ids, *, owner=None) -> dict[int, Wallet]:
-    """Lock wallets in primary-key order (the one order every path uses), return them by id.
-
-    With `owner` (a user), only that consumer's wallets: the ownership check is part of the locking read.
-    """
-    wallets = Wallet.objects.select_for_update(of=("self",)).filter(pk__in=list(ids)).order_by("pk")
-    if owner is not None:
-        wallets = wallets.filter(consumer__user_id=owner.pk)
-    return {w.pk: w for w in wallets}
-
-
 # --- campaigns -----------------------------------------------------------------------------
 
 
@@ -110,34 +100,38 @@ def campaign_create(
     return campaign
 
 
-def store_actor_check(*, actor, store, as_admin: bool) -> str:
+def store_actor_check(*, actor, store, by_admin: bool) -> None:
     """Who may act on a store's money: its own staff, or an admin (`is_staff`) from the Django admin.
 
-    Anyone else gets the answer for an object that does not exist. Returns the audit action's prefix.
+    Anyone else gets the answer for an object that does not exist.
     """
-    if as_admin:
+    if by_admin:
         if not getattr(actor, "is_staff", False):
             raise errors.NotFound()
-        return "admin_"
+        return
     store_staff_check(user=actor, store=store)
-    return ""
 
 
-def campaign_end(*, campaign: Campaign, actor, as_admin: bool = False) -> Campaign:
-    """Stop the sale early. Wallets already bought stay valid until `valid_until`."""
-    prefix = store_actor_check(actor=actor, store=campaign.store, as_admin=as_admin)
-    with transaction.atomic():
-        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
-        if campaign.ended_at is None:
-            campaign.ended_at = timezone.now()
-            campaign.save(update_fields=["ended_at"])
-            audit_record(actor=actor, action=f"{prefix}campaign_end", target=campaign, store=campaign.store)
-    return campaign
+def campaign_end(*, campaign: Campaign, actor) -> Campaign:
+    """Store staff stop the sale early. Wallets already bought stay valid until `valid_until`."""
+    return _campaign_end(campaign=campaign, actor=actor, by_admin=False)
 
 
 def campaign_admin_end(*, campaign: Campaign, actor) -> Campaign:
     """An admin stops a campaign's sale from the Django admin: the same rule, audited as `admin_campaign_end`."""
-    return campaign_end(campaign=campaign, actor=actor, as_admin=True)
+    return _campaign_end(campaign=campaign, actor=actor, by_admin=True)
+
+
+def _campaign_end(*, campaign: Campaign, actor, by_admin: bool) -> Campaign:
+    store_actor_check(actor=actor, store=campaign.store, by_admin=by_admin)
+    with transaction.atomic():
+        campaign = locks.campaign_lock(id=campaign.pk)
+        if campaign.ended_at is None:
+            campaign.ended_at = timezone.now()
+            campaign.save(update_fields=["ended_at"])
+            audit_record(actor=actor, action="admin_campaign_end" if by_admin else "campaign_end", target=campaign,
+                         store=campaign.store)
+    return campaign
 
 
 def campaign_purchase(*, campaign: Campaign, consumer: Consumer, now=None) -> Wallet:
@@ -145,7 +139,7 @@ def campaign_purchase(*, campaign: Campaign, consumer: Consumer, now=None) -> Wa
     now = now or timezone.now()
     with transaction.atomic():
         # The campaign row serialises purchases of it: stock and per-consumer limit are checked under lock.
-        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        campaign = locks.campaign_lock(id=campaign.pk)
         if not campaign.is_on_sale(now):
             raise errors.CampaignNotActive()
         if campaign.stock is not None and campaign.sold_count >= campaign.stock:
@@ -157,11 +151,9 @@ def campaign_purchase(*, campaign: Campaign, consumer: Consumer, now=None) -> Wa
             consumer=consumer, campaign=campaign,
             defaults={"store_id": campaign.store_id, "valid_until": campaign.valid_until},
         )
-        wallet = Wallet.objects.select_for_update().get(pk=wallet.pk)
+        wallet = locks.wallet_lock(id=wallet.pk)
         if wallet.status == Wallet.Status.FROZEN:
             raise errors.WalletFrozen()
-        from core.gateway import get_gateway
-
         # The sandbox charge completes at once with no I/O, so it may run under the lock; a real provider's
         # checkout would instead create a pending payment here and confirm it from its callback.
         charge = get_gateway().charge(key=f"topup-{uuid.uuid4().hex}", amount=campaign.pay_amount)
@@ -198,11 +190,11 @@ def order_spend(*, consumer: Consumer, store, order_ref: str, amount: int, now=N
     All or nothing: if the usable balance is short nothing is charged and the error says what is available.
     """
     if amount <= 0:
-        raise errors.InsufficientAllowance(gettext_lazy("The amount must be positive."))
+        raise errors.InvalidAmount()
     now = now or timezone.now()
     with transaction.atomic():
         ids = Wallet.objects.filter(consumer=consumer, store=store).exclude(status=Wallet.Status.CLOSED)
-        locked = wallets_lock(ids.values_list("pk", flat=True))
+        locked = locks.wallets_lock(ids=ids.values_list("pk", flat=True))
         usable = sorted(
             (w for w in locked.values() if w.is_usable(now) and w.total > 0), key=lambda w: (w.valid_until, w.pk)
         )
@@ -229,104 +221,3 @@ def order_spend(*, consumer: Consumer, store, order_ref: str, amount: int, now=N
                 bonus_delta=bonus_delta, order=order, actor=consumer.user,
             )
     return order
-
-
-@dataclass(frozen=True)
-class ReturnPart:
-    allocation: OrderAllocation
-    amount: int
-
-
-def _return_parts(order: Order, amount: int) -> list[ReturnPart]:
-    """Which allocations a return gives back to: the last wallet charged first."""
-    parts, remaining = [], amount
-    for allocation in order.allocations.order_by("-id"):
-        if remaining == 0:
-            break
-        take = min(allocation.returnable, remaining)
-        if take:
-            parts.append(ReturnPart(allocation, take))
-            remaining -= take
-    return parts
-
-
-def order_return(*, order: Order, consumer: Consumer, amount: int | None = None, now=None) -> Order:
-    """Return an order, whole (default) or in part, to the wallets it was paid from.
-
-    A wallet that is open gets the amount back and the split follows. A wallet already closed or expired
-    pays the principal part straight back to the consumer as a refund, and the bonus part lapses.
-    """
-    from refunds.services import refund_create  # refunds builds on allowance, not the other way round
-
-    now = now or timezone.now()
-    with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order.pk)
-        if order.consumer_id != consumer.pk:
-            raise errors.NotFound()
-        returnable = order.amount - order.returned_amount
-        amount = returnable if amount is None else amount
-        if amount <= 0 or amount > returnable:
-            raise errors.ReturnExceedsOrder(returnable=fen_to_yuan(returnable))
-        parts = _return_parts(order, amount)
-        locked = wallets_lock(p.allocation.wallet_id for p in parts)
-        for part in parts:
-            wallet, allocation = locked[part.allocation.wallet_id], part.allocation
-            if wallet.status != Wallet.Status.CLOSED and not wallet.is_expired(now) and not _closed_since(allocation):
-                principal_delta, bonus_delta = wallet_set_total(wallet=wallet, total=wallet.total + part.amount)
-                wallet.save(update_fields=["principal", "bonus"])
-                ledger_write(
-                    wallet=wallet, kind=LedgerEntry.Kind.SPEND_RETURN, principal_delta=principal_delta,
-                    bonus_delta=bonus_delta, order=order, actor=consumer.user,
-                )
-            else:
-                principal_delta = min(_closed_return_principal(allocation, part.amount), _principal_owed(wallet))
-                bonus_delta = part.amount - principal_delta
-                refund = refund_create(wallet=wallet, amount=principal_delta, kind="return", order=order) if principal_delta else None
-                # The wallet's balance does not move: the money passes through it to the payment and the bonus lapses.
-                ledger_write(wallet=wallet, kind=LedgerEntry.Kind.SPEND_RETURN, principal_delta=principal_delta,
-                             bonus_delta=bonus_delta, order=order, actor=consumer.user)
-                if principal_delta:
-                    ledger_write(wallet=wallet, kind=LedgerEntry.Kind.RETURN_REFUND, principal_delta=-principal_delta,
-                                 bonus_delta=0, order=order, refund=refund, actor=consumer.user)
-                if bonus_delta:
-                    ledger_write(wallet=wallet, kind=LedgerEntry.Kind.BONUS_LAPSE, principal_delta=0,
-                                 bonus_delta=-bonus_delta, order=order, actor=consumer.user)
-            allocation.returned_principal += principal_delta
-            allocation.returned_bonus += bonus_delta
-            allocation.save(update_fields=["returned_principal", "returned_bonus"])
-        order.returned_amount += amount
-        order.save(update_fields=["returned_amount"])
-    return order
-
-
-def _closed_since(allocation: OrderAllocation) -> bool:
-    """True when the allocation's wallet was closed (refunded) after the order took from it, even if the
-    consumer has bought it again since: that money belongs to the wallet's earlier, closed life."""
-    spent = LedgerEntry.objects.filter(
-        wallet_id=allocation.wallet_id, order_id=allocation.order_id, kind=LedgerEntry.Kind.SPEND
-    ).order_by("pk").values("pk")[:1]
-    return LedgerEntry.objects.filter(
-        wallet_id=allocation.wallet_id, pk__gt=Subquery(spent),
-        kind__in=[LedgerEntry.Kind.WITHDRAWAL_REFUND, LedgerEntry.Kind.EXPIRY_REFUND],
-    ).exists()
-
-
-def _principal_owed(wallet: Wallet) -> int:
-    """Principal the consumer's payments can still take back beyond what the (locked) wallet holds.
-
-    Rounding in the consumer's favour on spends and returns may leave an order's principal share a fen above
-    this; the consumer never gets back more than they paid.
-    """
-    refundable = Payment.objects.filter(wallet=wallet).aggregate(
-        left=Sum(F("amount") - F("refunded_amount"))
-    )["left"] or 0
-    return max(refundable - wallet.principal, 0)
-
-
-def _closed_return_principal(allocation: OrderAllocation, amount: int) -> int:
-    """The principal share of a return to a closed wallet: the allocation's own split, in the consumer's favour."""
-    principal_left = max(allocation.principal - allocation.returned_principal, 0)
-    if amount >= allocation.returnable:
-        return min(principal_left, amount)
-    share = -((-amount * allocation.principal) // allocation.amount) if allocation.amount else 0
-    return min(share, principal_left, amount)

@@ -12,7 +12,8 @@ from allowance import selectors
 from allowance.forms import OrderPayForm, OrderReturnForm, form_errors_to_messages
 from allowance.models import Campaign, Order
 from core.money import fen_to_yuan
-from allowance.services import campaign_purchase, order_return, order_spend
+from allowance.services import campaign_purchase, order_spend
+from refunds.returns import order_return
 from consumers.models import Consumer
 from consumers.views import consumer_required
 

@@ -103,6 +103,11 @@ class ReturnExceedsOrder(DomainError):
     default_message = _("Only %(returnable)s of this order can still be returned.")
 
 
+class InvalidAmount(DomainError):
+    code = "invalid_amount"
+    default_message = _("The amount must be positive.")
+
+
 class InvalidCampaign(DomainError):
     code = "invalid_campaign"
     default_message = _("The campaign is not valid.")

@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import override
 
 from core.money import fen_to_yuan
+from refunds.locks import requests_to_notify_claim
 from refunds.models import RetentionMessage, WithdrawalRequest
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,7 @@ def withdrawal_held_notify_due(*, batch_size: int | None = None) -> int:
     sent, failed = 0, set()
     while True:
         with transaction.atomic():
-            ids = list(unnotified.exclude(pk__in=failed).select_for_update(skip_locked=True)
-                       .order_by("requested_at", "pk").values_list("pk", flat=True)[:batch_size])
+            ids = requests_to_notify_claim(queryset=unnotified.exclude(pk__in=failed), limit=batch_size)
             if not ids:
                 return sent
             WithdrawalRequest.objects.filter(pk__in=ids).update(staff_notified_at=timezone.now())

@@ -21,6 +21,7 @@ from django.utils import timezone
 from core import errors
 from allowance.services import audit_record
 from core.gateway import PayoutOutcome, get_gateway
+from refunds.locks import refund_lock
 from refunds.models import Refund, RefundAllocation
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ def refund_payout_execute(*, refund_id: int, now: datetime | None = None) -> str
 
 def _attempt_finish(*, refund_id: int, error: str, now: datetime) -> str:
     with transaction.atomic():
-        refund = Refund.objects.select_for_update().get(pk=refund_id)
+        refund = refund_lock(id=refund_id)
         if refund.payout_status != PayoutStatus.PROCESSING:
             return refund.payout_status
         if not refund.allocations.filter(gateway_reference="").exists():
@@ -155,7 +156,7 @@ def refund_payout_retry(*, refund: Refund, actor) -> Refund:
     if not getattr(actor, "is_staff", False):
         raise errors.NotFound()
     with transaction.atomic():
-        refund = Refund.objects.select_for_update().select_related("wallet").get(pk=refund.pk)
+        refund = refund_lock(id=refund.pk)
         if refund.payout_status != PayoutStatus.NEEDS_ATTENTION:
             raise errors.PayoutNotRetryable()
         previous_attempts, previous_error = refund.payout_attempts, refund.last_error

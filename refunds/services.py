@@ -1,4 +1,6 @@
-"""Withdrawal requests and refunds (SPEC §4, §5). Lock order everywhere: wallet → request → payments."""
+"""The withdrawal rules (SPEC §4): preview, request, cancel, retention message, refund now, the due sweep and
+expiry. Rows are locked through allowance/locks.py and refunds/locks.py in the order of core/locks.py
+(wallet → request → payment); refunds are written by refunds/refunds.py."""
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,11 +15,14 @@ from django.utils.translation import gettext_lazy
 
 from core import errors
 from core.ids import MAX_ID
-from allowance.models import LedgerEntry, Payment, Wallet
-from allowance.services import audit_record, store_actor_check, wallets_lock
-from merchants.selectors import store_staff_check
-from refunds.models import RefundAllocation, Refund, RetentionMessage, WithdrawalRequest
+from allowance.locks import wallets_lock, wallets_lock_skip_locked
+from allowance.models import LedgerEntry, Wallet
+from allowance.services import audit_record, store_actor_check
 from core.bulk import rows_insert, rows_update
+from merchants.selectors import store_staff_check
+from refunds.locks import request_and_wallet_lock, requests_pending_lock
+from refunds.models import Refund, RetentionMessage, WithdrawalRequest
+from refunds.refunds import refund_rows_create
 
 log = logging.getLogger(__name__)
 Status = WithdrawalRequest.Status
@@ -28,152 +33,39 @@ def hold() -> timedelta:
     return timedelta(seconds=settings.WITHDRAWAL_HOLD_SECONDS)
 
 
-# --- refunds -------------------------------------------------------------------------------
+# --- closing a wallet with a refund ------------------------------------------------------------
 
 
-def refund_create(*, wallet: Wallet, amount: int, kind: str, request=None, order=None) -> Refund:
-    """Commit a refund of `amount` to the wallet's payments, newest first; the payout runs after commit.
-
-    Called inside the caller's transaction with the wallet locked.
-    """
-    return refunds_create(items=[RefundItem(wallet=wallet, amount=amount, kind=kind, request=request, order=order)])[0]
-
-
-@dataclass(frozen=True)
-class RefundItem:
-    wallet: Wallet
-    amount: int
-    kind: str
-    request: "WithdrawalRequest | None" = None
-    order: object = None
-
-
-def refunds_create(*, items: list[RefundItem]) -> list[Refund]:
-    """`refund_create` for many locked wallets at once: the same rows, a constant number of queries."""
-    if not items:
-        return []
-    now = timezone.now()
-    refund_ids = _refunds_write(
-        [(i.wallet.pk, i.amount, i.kind, i.request.pk if i.request else None, i.order.pk if i.order else None)
-         for i in items],
-        created_at=now,
-    )
-    refunds = []
-    for item, refund_id in zip(items, refund_ids):
-        refund = Refund(pk=refund_id, wallet=item.wallet, amount=item.amount, kind=item.kind, request=item.request,
-                        order=item.order, created_at=now)
-        refund._state.adding = False
-        refunds.append(refund)
-    return refunds
-
-
-def _refunds_write(items: list[tuple[int, int, str, int | None, int | None]], *, created_at) -> list[int]:
-    """Insert one refund per (wallet_id, amount, kind, request_id, order_id) and return their ids in order.
-
-    Each refund goes to its wallet's payments newest first, never beyond what a payment has left; the payments
-    are locked (after their wallets, which the caller holds) in wallet order. One after-commit hand-off carries
-    every payout of the batch. Plain tuples throughout: the sweep's profile showed model instances per row
-    costing more than the SQL.
-    """
-    if not items:
-        return []
-    refund_ids = rows_insert(Refund, ["wallet_id", "amount", "kind", "request_id", "order_id", "created_at"],
-                              [(wallet_id, amount, kind, request_id, order_id, created_at)
-                               for wallet_id, amount, kind, request_id, order_id in items])
-    payments_by_wallet: dict[int, list[list[int]]] = {}
-    for payment_id, wallet_id, refundable in (
-        Payment.objects.select_for_update().filter(wallet_id__in=sorted({item[0] for item in items}))
-        .order_by("wallet_id", "-created_at", "-pk").values_list("pk", "wallet_id", F("amount") - F("refunded_amount"))
-    ):
-        payments_by_wallet.setdefault(wallet_id, []).append([payment_id, refundable, 0])
-    touched: dict[int, list[int]] = {}
-    allocations = []
-    for (wallet_id, amount, *_), refund_id in zip(items, refund_ids):
-        remaining = amount
-        for payment in payments_by_wallet.get(wallet_id, ()):
-            if remaining == 0:
-                break
-            part = min(payment[1] - payment[2], remaining)
-            if part <= 0:
-                continue
-            payment[2] += part
-            touched[payment[0]] = payment
-            allocations.append((refund_id, payment[0], part))
-            remaining -= part
-        if remaining:
-            # Principal can never exceed what was paid and not yet refunded; if it does the data is corrupt.
-            raise RuntimeError(f"wallet {wallet_id}: {remaining} fen of principal has no payment to go back to")
-    # refunded_amount is raised by this batch's part in the statement itself, never set from a value read here.
-    rows_update(Payment, ["refunded_amount"], [(payment_id, added) for payment_id, _, added in touched.values()],
-                 add=True)
-    rows_insert(RefundAllocation, ["refund_id", "payment_id", "amount"], allocations)
-    transaction.on_commit(partial(_payouts_enqueue, refund_ids))
-    return refund_ids
-
-
-def _payouts_enqueue(refund_ids: list[int]) -> None:
-    from refunds.payouts import payout_enqueue
-
-    if len(refund_ids) == 1:
-        payout_enqueue(refund_ids[0])  # never raises: if the broker is down the payout re-drive finds the refund
-        return
-    from refunds.tasks import refund_payouts_fan_out
-
-    try:
-        # One message per batch keeps the sweep's hand-off off its critical path; the worker sends one
-        # payout message per refund from there, so payouts still run (and are claimed) one refund at a time.
-        refund_payouts_fan_out.delay(refund_ids)
-    except Exception:
-        log.exception("could not enqueue the payouts of %d refunds; the re-drive will pick them up", len(refund_ids))
-
-
-def _wallet_close_with_refund(*, wallet: Wallet, request: WithdrawalRequest, resolution: str, actor, now) -> Refund | None:
-    """Refund a locked wallet's principal, let its bonus lapse, close it and end the request as refunded."""
-    return _wallets_close_with_refund(pairs=[(wallet, request)], resolution=resolution, actor=actor, now=now)[0]
-
-
-def _wallets_close_with_refund(
-    *, pairs: list[tuple[Wallet, WithdrawalRequest]], resolution: str, actor, now
-) -> list[Refund | None]:
-    """`_wallet_close_with_refund` for many locked (wallet, request) pairs: the same rows in bulk statements."""
+def _wallet_close_and_refund(*, wallet: Wallet, request: WithdrawalRequest, resolution: str, actor, now) -> int:
+    """Refund a locked wallet's principal, let its bonus lapse, close it and end the (locked or new) request as
+    refunded. Returns the principal refunded."""
     resolved_by = actor if getattr(actor, "pk", None) else None
-    for wallet, request in pairs:
-        request.status = Status.REFUNDED
-        request.resolution = resolution
-        request.resolved_at = now
-        request.resolved_by = resolved_by
-        request.principal, request.bonus_lapsed = wallet.principal, wallet.bonus
-    new = [request for _, request in pairs if request.pk is None]
-    if new:
-        WithdrawalRequest.objects.bulk_create(new)
-    created_at = timezone.now()
-    refund_ids = _rows_close(
-        rows=[(wallet.pk, wallet.principal, wallet.bonus, request.pk) for wallet, request in pairs],
-        resolution=resolution, actor_id=resolved_by.pk if resolved_by else None, now=now, created_at=created_at,
-        requests_written={request.pk for request in new},
+    request.status = Status.REFUNDED
+    request.resolution = resolution
+    request.resolved_at = now
+    request.resolved_by = resolved_by
+    request.principal, request.bonus_lapsed = wallet.principal, wallet.bonus
+    written = set()
+    if request.pk is None:
+        request.save()
+        written.add(request.pk)
+    _close_rows(
+        rows=[(wallet.pk, wallet.principal, wallet.bonus, request.pk)], resolution=resolution,
+        actor_id=resolved_by.pk if resolved_by else None, now=now, created_at=timezone.now(), requests_written=written,
     )
-    out = []
-    for wallet, request in pairs:
-        refund_id = refund_ids.get(wallet.pk)
-        if refund_id is None:
-            out.append(None)
-        else:
-            refund = Refund(pk=refund_id, wallet=wallet, amount=wallet.principal, request=request, created_at=created_at,
-                            kind=Refund.Kind.EXPIRY if resolution == Resolution.EXPIRY else Refund.Kind.WITHDRAWAL)
-            refund._state.adding = False
-            out.append(refund)
-        wallet.principal = wallet.bonus = 0
-        wallet.status = Wallet.Status.CLOSED
-        wallet.closed_at = now
-    return out
+    refunded = wallet.principal
+    wallet.principal = wallet.bonus = 0
+    wallet.status = Wallet.Status.CLOSED
+    wallet.closed_at = now
+    return refunded
 
 
-def _rows_close(*, rows: list[tuple[int, int, int, int]], resolution: str, actor_id: int | None, now, created_at,
+def _close_rows(*, rows: list[tuple[int, int, int, int]], resolution: str, actor_id: int | None, now, created_at,
                 requests_written: set[int] = frozenset()) -> dict[int, int]:
     """Close locked wallets given as (wallet_id, principal, bonus, request_id), the request locked too.
 
     Each request ends refunded with its wallet's principal and bonus; the principal is refunded
-    (`_refunds_write`) with a refund entry, the bonus lapses with a lapse entry, and the wallet closes.
+    (`refund_rows_create`) with a refund entry, the bonus lapses with a lapse entry, and the wallet closes.
     `now` is the resolution time (the caller's clock); `created_at` stamps the new refunds and entries.
     Returns {wallet_id: refund_id} for the wallets that had principal.
     """
@@ -182,7 +74,7 @@ def _rows_close(*, rows: list[tuple[int, int, int, int]], resolution: str, actor
                   for _, principal, bonus, request_id in rows if request_id not in requests_written])
     kind = Refund.Kind.EXPIRY if resolution == Resolution.EXPIRY else Refund.Kind.WITHDRAWAL
     refunded = [(wallet_id, principal, request_id) for wallet_id, principal, _, request_id in rows if principal]
-    refund_ids = dict(zip((wallet_id for wallet_id, _, _ in refunded), _refunds_write(
+    refund_ids = dict(zip((wallet_id for wallet_id, _, _ in refunded), refund_rows_create(
         [(wallet_id, principal, kind, request_id, None) for wallet_id, principal, request_id in refunded],
         created_at=created_at,
     )))
@@ -246,13 +138,13 @@ def withdrawal_request(*, wallet: Wallet | int, actor, now=None) -> WithdrawalRe
     if not 0 < wallet_id <= MAX_ID:
         raise errors.NotFound()
     with transaction.atomic():
-        wallet = wallets_lock([wallet_id], owner=actor).get(wallet_id)
+        wallet = wallets_lock(ids=[wallet_id], owner=actor).get(wallet_id)
         if wallet is None:
             raise errors.NotFound()
         _withdrawal_check(wallet, now)
         request = WithdrawalRequest(wallet=wallet, requested_at=now)
         if not wallet.consumed:
-            _wallet_close_with_refund(wallet=wallet, request=request, resolution=Resolution.INSTANT, actor=actor, now=now)
+            _wallet_close_and_refund(wallet=wallet, request=request, resolution=Resolution.INSTANT, actor=actor, now=now)
             return request
         request.due_at = now + hold()
         request.principal, request.bonus_lapsed = wallet.principal, wallet.bonus
@@ -266,7 +158,7 @@ def withdrawal_cancel(*, request: WithdrawalRequest, actor, now=None) -> Withdra
     """The consumer withdraws their request: `retained` if the merchant sent a retention message, else `cancelled`."""
     now = now or timezone.now()
     with transaction.atomic():
-        wallet, request = _request_lock(request)
+        wallet, request = request_and_wallet_lock(id=request.pk)
         if wallet.consumer.user_id != actor.pk:
             raise errors.NotFound()
         if request.status != Status.PENDING:
@@ -284,14 +176,6 @@ def withdrawal_cancel(*, request: WithdrawalRequest, actor, now=None) -> Withdra
 # --- merchant side -------------------------------------------------------------------------
 
 
-def _request_lock(request: WithdrawalRequest) -> tuple[Wallet, WithdrawalRequest]:
-    """Lock the request's wallet, then the request, and return both fresh from the database."""
-    wallet_id = WithdrawalRequest.objects.values_list("wallet_id", flat=True).get(pk=request.pk)
-    wallet = Wallet.objects.select_for_update().select_related("consumer", "store").get(pk=wallet_id)
-    request = WithdrawalRequest.objects.select_for_update().get(pk=request.pk)
-    return wallet, request
-
-
 def withdrawal_retention_message(*, request: WithdrawalRequest, actor, message: str) -> RetentionMessage:
     """Merchant staff ask the consumer to keep the allowance (挽留). Only while the request is pending."""
     message = (message or "").strip()
@@ -300,7 +184,7 @@ def withdrawal_retention_message(*, request: WithdrawalRequest, actor, message: 
     if len(message) > 500:
         raise errors.DomainError(gettext_lazy("The message must be at most 500 characters."))
     with transaction.atomic():
-        wallet, request = _request_lock(request)
+        wallet, request = request_and_wallet_lock(id=request.pk)
         store_staff_check(user=actor, store=wallet.store)
         if request.status != Status.PENDING:
             raise errors.RequestNotPending()
@@ -311,28 +195,33 @@ def withdrawal_retention_message(*, request: WithdrawalRequest, actor, message: 
     return retention
 
 
-def withdrawal_refund(*, request: WithdrawalRequest, actor, now=None, as_admin: bool = False) -> WithdrawalRequest:
-    """Merchant staff (or an admin, `as_admin`) refund a pending request now, before the hold ends.
+def withdrawal_refund(*, request: WithdrawalRequest, actor, now=None) -> WithdrawalRequest:
+    """Merchant staff refund a pending request now, before the hold ends (`resolution=merchant`).
 
-    Only pending requests can be refunded this way (SPEC §4.5); the resolution is `merchant` either way.
+    Only pending requests can be refunded this way (SPEC §4.5).
     """
-    now = now or timezone.now()
-    with transaction.atomic():
-        wallet, request = _request_lock(request)
-        prefix = store_actor_check(actor=actor, store=wallet.store, as_admin=as_admin)
-        if request.status != Status.PENDING:
-            raise errors.RequestNotPending()
-        refund = _wallet_close_with_refund(wallet=wallet, request=request, resolution=Resolution.MERCHANT, actor=actor, now=now)
-        audit_record(actor=actor, action=f"{prefix}withdrawal_refund", target=request, store=wallet.store,
-                     amount=refund.amount if refund else 0, bonus_lapsed=request.bonus_lapsed,
-                     account_name=wallet.consumer.account_name)
-        transaction.on_commit(partial(_notify, "refunded", request.pk))
-    return request
+    return _withdrawal_refund(request=request, actor=actor, now=now, by_admin=False)
 
 
 def withdrawal_admin_refund(*, request: WithdrawalRequest, actor, now=None) -> WithdrawalRequest:
     """An admin refunds a pending request from the Django admin: the same rule, audited as `admin_withdrawal_refund`."""
-    return withdrawal_refund(request=request, actor=actor, now=now, as_admin=True)
+    return _withdrawal_refund(request=request, actor=actor, now=now, by_admin=True)
+
+
+def _withdrawal_refund(*, request: WithdrawalRequest, actor, now, by_admin: bool) -> WithdrawalRequest:
+    now = now or timezone.now()
+    with transaction.atomic():
+        wallet, request = request_and_wallet_lock(id=request.pk)
+        store_actor_check(actor=actor, store=wallet.store, by_admin=by_admin)
+        if request.status != Status.PENDING:
+            raise errors.RequestNotPending()
+        refunded = _wallet_close_and_refund(wallet=wallet, request=request, resolution=Resolution.MERCHANT,
+                                            actor=actor, now=now)
+        audit_record(actor=actor, action="admin_withdrawal_refund" if by_admin else "withdrawal_refund",
+                     target=request, store=wallet.store, amount=refunded, bonus_lapsed=request.bonus_lapsed,
+                     account_name=wallet.consumer.account_name)
+        transaction.on_commit(partial(_notify, "refunded", request.pk))
+    return request
 
 
 # --- the scheduled work --------------------------------------------------------------------
@@ -363,18 +252,17 @@ def withdrawal_refund_due(*, now=None, batch_size: int | None = None, max_batche
                 break
             after = due[-1][:2]
             # Lock order: wallets (SKIP LOCKED: whoever holds one decides), then their requests, then payments
-            # (in _refunds_write). Plain tuples, no model instances.
+            # (in refund_rows_create). Plain tuples, no model instances.
             wallets = dict((pk, (principal, bonus)) for pk, principal, bonus in (
-                Wallet.objects.select_for_update(skip_locked=True)
-                .filter(pk__in=[wallet_id for _, _, wallet_id in due]).order_by("pk")
+                wallets_lock_skip_locked(ids=[wallet_id for _, _, wallet_id in due])
                 .values_list("pk", "principal", "bonus")
             ))
-            requests = list(WithdrawalRequest.objects.select_for_update().filter(
-                pk__in=[pk for _, pk, wallet_id in due if wallet_id in wallets], status=Status.PENDING
-            ).order_by("pk").values_list("pk", "wallet_id"))
+            requests = list(requests_pending_lock(
+                ids=[pk for _, pk, wallet_id in due if wallet_id in wallets]
+            ).values_list("pk", "wallet_id"))
             if not requests:
                 continue
-            _rows_close(
+            _close_rows(
                 rows=[(wallet_id, *wallets[wallet_id], request_id) for request_id, wallet_id in requests],
                 resolution=Resolution.AUTO, actor_id=None, now=now, created_at=timezone.now(),
             )
@@ -400,12 +288,9 @@ def wallet_expire_due(*, now=None, batch_size: int | None = None) -> int:
             if not ids:
                 break
             after_id = ids[-1]
-            wallets = Wallet.objects.select_for_update(skip_locked=True).filter(pk__in=ids).exclude(
-                status=Wallet.Status.CLOSED
-            ).order_by("pk")
-            for wallet in wallets:
+            for wallet in wallets_lock_skip_locked(ids=ids, open_only=True):
                 request = (
-                    WithdrawalRequest.objects.select_for_update().filter(wallet=wallet, status=Status.PENDING).first()
+                    requests_pending_lock(wallet_ids=[wallet.pk]).first()
                     or WithdrawalRequest(wallet=wallet, requested_at=now)
                 )
                 if wallet.total == 0 and request.pk is None:
@@ -413,7 +298,7 @@ def wallet_expire_due(*, now=None, batch_size: int | None = None) -> int:
                     wallet.closed_at = now
                     wallet.save(update_fields=["status", "closed_at"])
                     continue
-                _wallet_close_with_refund(wallet=wallet, request=request, resolution=Resolution.EXPIRY, actor=None, now=now)
+                _wallet_close_and_refund(wallet=wallet, request=request, resolution=Resolution.EXPIRY, actor=None, now=now)
                 transaction.on_commit(partial(_notify, "refunded", request.pk))
                 done += 1
     return done

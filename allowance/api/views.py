@@ -6,6 +6,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from allowance import selectors, services
+from refunds.returns import order_return
 from core.api import examples as ex
 from core.api.base import (
     PAGE_PARAMETERS, EmptyBodySerializer, MoneyApiView, ApiView, PublicApiView,
@@ -133,7 +134,7 @@ class OrderReturnApi(MoneyApiView):
     def post(self, request, pk):
         data = _valid(OrderReturnInput, request)
         order = scoped_get(Order.objects.filter(consumer__user=request.user), pk)
-        order = services.order_return(order=order, consumer=order.consumer, amount=data.get("amount"))
+        order = order_return(order=order, consumer=order.consumer, amount=data.get("amount"))
         return Response(OrderOutput(order).data)
 
 

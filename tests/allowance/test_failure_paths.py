@@ -7,7 +7,8 @@ from django.utils import timezone
 
 from core import errors
 from allowance.models import AuditRecord, Campaign, LedgerEntry, Order, Payment, Wallet
-from allowance.services import campaign_create, campaign_end, campaign_purchase, order_return, order_spend
+from allowance.services import campaign_create, campaign_end, campaign_purchase, order_spend
+from refunds.returns import order_return
 from refunds import services as withdrawals
 from refunds.models import Refund, RetentionMessage, WithdrawalRequest
 from tests.factories import CampaignFactory, ConsumerFactory, StaffFactory, StoreFactory, UserFactory
@@ -68,7 +69,7 @@ def test_checkout_refusals_charge_nothing(shop):
         ("more than the usable wallets hold", errors.InsufficientAllowance, lambda: spend(9000 + 10000 + 1)),
         ("only the frozen, closed and expired wallets could pay", errors.InsufficientAllowance,
          lambda: spend(1, when=now + 31 * DAY)),
-        ("a zero amount", errors.InsufficientAllowance, lambda: spend(0)),
+        ("a zero amount", errors.InvalidAmount, lambda: spend(0)),
         ("an order reference already used in this store", errors.OrderRefTaken, lambda: spend(100, ref="A1")),
         ("a store where the consumer holds nothing", errors.InsufficientAllowance,
          lambda: order_spend(consumer=consumer, store=StoreFactory(), order_ref="B1", amount=1)),

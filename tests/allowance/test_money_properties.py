@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from core import errors
 from allowance.management.commands.reconcile import reconcile_findings
 from allowance.models import Order, Payment, Wallet, split_principal
-from allowance.services import campaign_purchase, order_return, order_spend
+from allowance.services import campaign_purchase, order_spend
+from refunds.returns import order_return
 from refunds import services as withdrawals
 from refunds.models import Refund, WithdrawalRequest
 from tests.factories import CampaignFactory, ConsumerFactory, StaffFactory, StoreFactory

@@ -9,7 +9,8 @@ from django.utils import timezone
 from core import errors
 from allowance.management.commands.reconcile import reconcile_findings
 from allowance.models import LedgerEntry, Payment, Wallet
-from allowance.services import campaign_purchase, order_return, order_spend
+from allowance.services import campaign_purchase, order_spend
+from refunds.returns import order_return
 from refunds import services as withdrawals
 from refunds.models import Refund
 from tests.factories import CampaignFactory, ConsumerFactory, StaffFactory, StoreFactory

@@ -5,7 +5,8 @@ import pytest
 from django.core.management import call_command
 
 from allowance.models import Wallet
-from allowance.services import campaign_purchase, order_return, order_spend
+from allowance.services import campaign_purchase, order_spend
+from refunds.returns import order_return
 from refunds import services as withdrawals
 
 pytestmark = pytest.mark.django_db

@@ -74,7 +74,7 @@ def test_spending_more_than_available_charges_nothing_and_says_what_is_available
     ids=["return-whole", "return-half", "return-0.01", "return-awkward"],
 )
 def test_a_return_puts_the_split_where_the_rule_says(campaign, consumer, spent, returned, principal, bonus):
-    from allowance.services import order_return
+    from refunds.returns import order_return
 
     wallet = campaign_purchase(campaign=campaign, consumer=consumer)
     order = spend(wallet, spent)
@@ -83,7 +83,7 @@ def test_a_return_puts_the_split_where_the_rule_says(campaign, consumer, spent, 
 
 
 def test_many_one_fen_spends_and_returns_land_where_the_rule_says(campaign, consumer):
-    from allowance.services import order_return
+    from refunds.returns import order_return
 
     wallet = campaign_purchase(campaign=campaign, consumer=consumer)
     for i in range(101):

@@ -28,7 +28,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from core import errors
 from allowance.management.commands.reconcile import reconcile_findings
 from allowance.models import Order, OrderAllocation, Payment, Wallet
-from allowance.services import campaign_purchase, order_return, order_spend
+from allowance.services import campaign_purchase, order_spend
+from refunds.returns import order_return
 from refunds import payouts, services
 from refunds.models import Refund, RefundAllocation, WithdrawalRequest
 from core.models import SandboxPayout

@@ -6,7 +6,8 @@ from django.utils import timezone
 
 from core import errors
 from allowance.models import LedgerEntry, Wallet
-from allowance.services import campaign_purchase, order_return, order_spend
+from allowance.services import campaign_purchase, order_spend
+from refunds.returns import order_return
 from refunds import services
 from refunds.models import Refund, WithdrawalRequest
 

@@ -1,0 +1,46 @@
+"""Row locks of the allowance tables (campaign, order, wallet, payment). The order across apps is in
+`core/locks.py`: campaign → order → wallet → request → payment. Call these inside `transaction.atomic()`."""
+
+from allowance.models import Campaign, Order, Payment, Wallet
+
+
+def campaign_lock(*, id: int) -> Campaign:
+    """The campaign row; it serialises purchases of that campaign (stock, per-consumer limit)."""
+    return Campaign.objects.select_for_update(of=("self",)).get(pk=id)
+
+
+def order_lock(*, id: int) -> Order:
+    return Order.objects.select_for_update(of=("self",)).get(pk=id)
+
+
+def wallets_lock(*, ids, owner=None, related=()) -> dict[int, Wallet]:
+    """Wallets in primary-key order, by id. With `owner` (a user), only that consumer's: the ownership check
+    is part of the locking read. `related` rows (e.g. "consumer", "store") are read with them, not locked."""
+    wallets = Wallet.objects.select_for_update(of=("self",)).filter(pk__in=list(ids)).order_by("pk")
+    if owner is not None:
+        wallets = wallets.filter(consumer__user_id=owner.pk)
+    if related:
+        wallets = wallets.select_related(*related)
+    return {w.pk: w for w in wallets}
+
+
+def wallet_lock(*, id: int, related=()) -> Wallet:
+    wallet = wallets_lock(ids=[id], related=related).get(id)
+    if wallet is None:
+        raise Wallet.DoesNotExist(id)
+    return wallet
+
+
+def wallets_lock_skip_locked(*, ids, open_only: bool = False):
+    """The sweeps' wallets, SKIP LOCKED (a wallet another transaction holds is left for the next sweep), in
+    primary-key order, as a queryset of wallets (`.values_list()` it for plain tuples)."""
+    wallets = Wallet.objects.select_for_update(of=("self",), skip_locked=True).filter(pk__in=list(ids))
+    if open_only:
+        wallets = wallets.exclude(status=Wallet.Status.CLOSED)
+    return wallets.order_by("pk")
+
+
+def payments_lock(*, wallet_ids):
+    """The wallets' payments (after the wallets), by wallet then newest first: the order a refund takes them."""
+    return (Payment.objects.select_for_update(of=("self",)).filter(wallet_id__in=sorted(set(wallet_ids)))
+            .order_by("wallet_id", "-created_at", "-pk"))

@@ -1,0 +1,39 @@
+"""Row locks of the refunds tables (withdrawal request, refund). The order across apps is in `core/locks.py`:
+campaign → order → wallet → request → payment. Call these inside `transaction.atomic()`."""
+from allowance.locks import wallet_lock
+from allowance.models import Wallet
+from refunds.models import Refund, WithdrawalRequest
+
+
+def request_lock(*, id: int) -> WithdrawalRequest:
+    return WithdrawalRequest.objects.select_for_update(of=("self",)).get(pk=id)
+
+
+def request_and_wallet_lock(*, id: int) -> tuple[Wallet, WithdrawalRequest]:
+    """A request's wallet, then the request (the order every path uses), both fresh from the database."""
+    wallet_id = WithdrawalRequest.objects.values_list("wallet_id", flat=True).get(pk=id)
+    wallet = wallet_lock(id=wallet_id, related=("consumer", "store"))
+    return wallet, request_lock(id=id)
+
+
+def requests_pending_lock(*, ids=None, wallet_ids=None):
+    """Pending requests (after their wallets), in primary-key order, by id or by wallet."""
+    requests = WithdrawalRequest.objects.select_for_update(of=("self",)).filter(
+        status=WithdrawalRequest.Status.PENDING)
+    if ids is not None:
+        requests = requests.filter(pk__in=list(ids))
+    if wallet_ids is not None:
+        requests = requests.filter(wallet_id__in=list(wallet_ids))
+    return requests.order_by("pk")
+
+
+def requests_to_notify_claim(*, queryset, limit: int) -> list[int]:
+    """The staff-email outbox: claim up to `limit` of these requests, SKIP LOCKED (two workers share the
+    work), oldest first. Nothing else is locked in that transaction."""
+    return list(queryset.select_for_update(of=("self",), skip_locked=True)
+                .order_by("requested_at", "pk").values_list("pk", flat=True)[:limit])
+
+
+def refund_lock(*, id: int) -> Refund:
+    """A refund alone, for its payout bookkeeping (never with a wallet, request or payment held)."""
+    return Refund.objects.select_for_update(of=("self",)).get(pk=id)
