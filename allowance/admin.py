@@ -96,7 +96,7 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
     list_display = ["id", "created_at", "wallet", "kind", "principal_yuan", "bonus_yuan", "order", "request_id", "actor"]
     list_filter = ["kind", "wallet__store"]
     list_select_related = ["wallet__consumer", "wallet__campaign", "order", "actor"]
-    search_fields = ["wallet__consumer__account_name", "order__order_ref", "=request__id", "=wallet__id"]
+    search_fields = ["wallet__consumer__account_name", "order__order_ref", "=request_id", "=wallet__id"]
     date_hierarchy = "created_at"
 
 

@@ -1,11 +1,11 @@
-"""Reads for campaigns, wallets, orders and the merchant summary (shared by pages and the API)."""
-from dataclasses import dataclass
-from datetime import timedelta
+"""Reads for campaigns, wallets, orders and the consumer search (shared by pages and the API). Reads that show
+withdrawal requests are refunds' (refunds/selectors.py)."""
 
-from django.db.models import Prefetch, Q, Sum
+from django.db.models import Q
 from django.utils import timezone
 
-from allowance.models import Campaign, LedgerEntry, Order, Wallet
+from allowance.models import Campaign, Order, Wallet
+from consumers.models import Consumer
 from merchants.models import Store
 from merchants.selectors import stores_for_staff
 
@@ -37,31 +37,6 @@ def campaigns_for_staff(*, user, state: str = "active", now=None):
     return qs.filter(active).order_by("ends_at", "pk")
 
 
-def wallets_for_consumer(*, consumer):
-    """My Allowance: the consumer's wallets (open ones first), each with its entries,
-    its pending request (`pending_request`) and its past requests (`past_requests`)."""
-    from refunds.models import WithdrawalRequest
-
-    requests = WithdrawalRequest.objects.select_related("refund").prefetch_related("retention_messages").order_by(
-        "-requested_at", "-pk"
-    )
-    wallets = list(
-        Wallet.objects.filter(consumer=consumer)
-        .select_related("store", "campaign")
-        .prefetch_related(
-            Prefetch("entries", queryset=LedgerEntry.objects.select_related("order").order_by("-created_at", "-pk")),
-            Prefetch("withdrawal_requests", queryset=requests),
-        )
-        .order_by("valid_until", "pk")
-    )
-    wallets.sort(key=lambda w: w.status == Wallet.Status.CLOSED)  # open ones first; sort is stable
-    for wallet in wallets:
-        all_requests = list(wallet.withdrawal_requests.all())
-        wallet.pending_request = next((r for r in all_requests if r.status == WithdrawalRequest.Status.PENDING), None)
-        wallet.past_requests = [r for r in all_requests if r.status != WithdrawalRequest.Status.PENDING]
-    return wallets
-
-
 def wallet_for_consumer(*, consumer, wallet_id: int) -> Wallet | None:
     return Wallet.objects.select_related("store", "campaign").filter(consumer=consumer, pk=wallet_id).first()
 
@@ -81,32 +56,12 @@ def stores_for_consumer(*, consumer):
     return Store.objects.filter(pk__in=open_wallets.values("store_id")).order_by("name")
 
 
-@dataclass(frozen=True)
-class MerchantSummary:
-    outstanding_principal: int
-    outstanding_bonus: int
-    pending_count: int
-    pending_principal: int
-    due_within_48h: int
-
-
-def merchant_summary(*, user, store=None, now=None) -> MerchantSummary:
-    """What the staff member's stores owe: open balances, pending withdrawals and those due within 48 hours."""
-    from refunds.models import WithdrawalRequest
-
-    now = now or timezone.now()
-    stores = stores_for_staff(user=user)
-    if store is not None:
-        stores = stores.filter(pk=store.pk)
-    balances = Wallet.objects.filter(store__in=stores).exclude(status=Wallet.Status.CLOSED).aggregate(
-        principal=Sum("principal"), bonus=Sum("bonus")
-    )
-    pending = WithdrawalRequest.objects.filter(wallet__store__in=stores, status=WithdrawalRequest.Status.PENDING)
-    pending_totals = pending.aggregate(principal=Sum("principal"))
-    return MerchantSummary(
-        outstanding_principal=balances["principal"] or 0,
-        outstanding_bonus=balances["bonus"] or 0,
-        pending_count=pending.count(),
-        pending_principal=pending_totals["principal"] or 0,
-        due_within_48h=pending.filter(due_at__lte=now + timedelta(hours=48)).count(),
-    )
+def consumers_search(*, user, account_name: str, prefix: bool = False, limit: int = 50):
+    """Consumers holding a wallet in the staff member's stores, by account name: exact, case-insensitive;
+    `prefix=True` also matches names that start with it. Served by the index on `account_key`."""
+    key = Consumer.key_for(account_name or "")
+    if not key:
+        return Consumer.objects.none()
+    lookup = {"account_key__startswith": key} if prefix else {"account_key": key}
+    in_my_stores = Wallet.objects.filter(store__in=stores_for_staff(user=user)).values("consumer_id")
+    return Consumer.objects.filter(pk__in=in_my_stores, **lookup).order_by("account_key")[:limit]

@@ -9,13 +9,18 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from core import errors
 from allowance import selectors
-from allowance.forms import OrderPayForm, OrderReturnForm, form_errors_to_messages
+from refunds.selectors import wallets_for_consumer
+from allowance.forms import OrderPayForm, OrderReturnForm
+from core.forms import form_errors_to_messages
 from allowance.models import Campaign, Order
 from core.money import fen_to_yuan
 from allowance.services import campaign_purchase, order_spend
 from refunds.returns import order_return
 from consumers.models import Consumer
-from consumers.views import consumer_required
+from consumers.selectors import consumer_for_user
+from core.views import role_required
+
+consumer_required = role_required(consumer_for_user, attr="consumer")
 
 
 @require_GET
@@ -46,7 +51,7 @@ def campaign_buy(request, pk: int):
 @require_GET
 @consumer_required
 def my_allowance(request):
-    wallets = selectors.wallets_for_consumer(consumer=request.consumer)
+    wallets = wallets_for_consumer(consumer=request.consumer)
     return render(request, "allowance/my_allowance.html", {"wallets": wallets})
 
 

@@ -1,6 +1,6 @@
 """Merchant search by account name (SPEC §7) at scale: the page's query against the bare indexed SQL.
 
-The page and the API call `merchants.selectors.consumers_search`; we time that queryset, evaluated, for exact
+The page and the API call `allowance.selectors.consumers_search`; we time that queryset, evaluated, for exact
 and prefix searches by the store's staff member, and the same question asked in hand-written SQL.
 """
 import random
@@ -35,7 +35,7 @@ def _time(fn, terms: list[str]) -> list[float]:
 def phase_search(args, results: dict, fresh, say) -> None:
     from django.contrib.auth import get_user_model
 
-    from merchants.selectors import consumers_search
+    from allowance.selectors import consumers_search
 
     consumers = args.search_consumers
     with connection.cursor() as cur:

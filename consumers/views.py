@@ -1,12 +1,9 @@
 """Accounts: register a consumer, log in (staff land on /merchant/, consumers on My Allowance), log out."""
-from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -17,21 +14,6 @@ from consumers.forms import RegisterForm
 from consumers.models import Consumer
 from consumers.services import consumer_register
 from merchants.selectors import is_store_staff
-
-
-def consumer_required(view):
-    """Logged-in consumers only: anonymous users go to the login page, anyone else gets a 404."""
-
-    @login_required
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        consumer = Consumer.objects.filter(user=request.user).first()
-        if consumer is None:
-            raise Http404
-        request.consumer = consumer
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def landing_url(user) -> str:

@@ -25,15 +25,3 @@ def store_staff_check(*, user, store) -> None:
         raise errors.NotYourStore()
 
 
-def consumers_search(*, user, account_name: str, prefix: bool = False, limit: int = 50):
-    """Consumers holding a wallet in the staff member's stores, by account name: exact, case-insensitive;
-    `prefix=True` also matches names that start with it. Served by the index on `account_key`."""
-    from allowance.models import Wallet
-    from consumers.models import Consumer
-
-    key = Consumer.key_for(account_name or "")
-    if not key:
-        return Consumer.objects.none()
-    lookup = {"account_key__startswith": key} if prefix else {"account_key": key}
-    in_my_stores = Wallet.objects.filter(store__in=stores_for_staff(user=user)).values("consumer_id")
-    return Consumer.objects.filter(pk__in=in_my_stores, **lookup).order_by("account_key")[:limit]

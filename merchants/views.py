@@ -13,13 +13,15 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core import errors
-from allowance.forms import CampaignForm, form_errors_to_messages
+from merchants.forms import CampaignForm
+from core.forms import form_errors_to_messages
 from allowance.models import Campaign
 from core.money import fen_to_yuan
-from allowance.selectors import campaigns_for_staff, merchant_summary
+from allowance.selectors import campaigns_for_staff
+from refunds.selectors import merchant_summary
 from allowance.services import campaign_create, campaign_end
 from merchants.selectors import is_store_staff, stores_for_staff
-from refunds.forms import MerchantSearchForm, RetentionMessageForm
+from merchants.forms import MerchantSearchForm, RetentionMessageForm
 from refunds.selectors import consumers_with_wallets_for_staff, pending_requests_for_staff, request_for_staff
 from refunds.services import withdrawal_refund, withdrawal_retention_message
 

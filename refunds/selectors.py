@@ -1,7 +1,14 @@
-"""Reads about withdrawal requests (shared by pages and the API)."""
+"""Reads about withdrawal requests, and the reads of wallets that show them: My Allowance, user management,
+the merchant summary (shared by pages and the API)."""
+from dataclasses import dataclass
+from datetime import timedelta
 
-from allowance.models import Wallet
-from merchants.selectors import consumers_search, stores_for_staff
+from django.db.models import Prefetch, Sum
+from django.utils import timezone
+
+from allowance.models import LedgerEntry, Wallet
+from allowance.selectors import consumers_search
+from merchants.selectors import stores_for_staff
 from refunds.models import WithdrawalRequest
 
 
@@ -52,3 +59,55 @@ def consumers_with_wallets_for_staff(*, user, account_name: str, prefix: bool = 
         wallet.pending_request = pending.get(wallet.pk)
         by_consumer[wallet.consumer_id].append(wallet)
     return [(consumer, by_consumer[consumer.pk]) for consumer in consumers]
+
+
+def wallets_for_consumer(*, consumer):
+    """My Allowance: the consumer's wallets (open ones first), each with its entries,
+    its pending request (`pending_request`) and its past requests (`past_requests`)."""
+    requests = WithdrawalRequest.objects.select_related("refund").prefetch_related("retention_messages").order_by(
+        "-requested_at", "-pk"
+    )
+    wallets = list(
+        Wallet.objects.filter(consumer=consumer)
+        .select_related("store", "campaign")
+        .prefetch_related(
+            Prefetch("entries", queryset=LedgerEntry.objects.select_related("order").order_by("-created_at", "-pk")),
+            Prefetch("withdrawal_requests", queryset=requests),
+        )
+        .order_by("valid_until", "pk")
+    )
+    wallets.sort(key=lambda w: w.status == Wallet.Status.CLOSED)  # open ones first; sort is stable
+    for wallet in wallets:
+        all_requests = list(wallet.withdrawal_requests.all())
+        wallet.pending_request = next((r for r in all_requests if r.status == WithdrawalRequest.Status.PENDING), None)
+        wallet.past_requests = [r for r in all_requests if r.status != WithdrawalRequest.Status.PENDING]
+    return wallets
+
+
+@dataclass(frozen=True)
+class MerchantSummary:
+    outstanding_principal: int
+    outstanding_bonus: int
+    pending_count: int
+    pending_principal: int
+    due_within_48h: int
+
+
+def merchant_summary(*, user, store=None, now=None) -> MerchantSummary:
+    """What the staff member's stores owe: open balances, pending withdrawals and those due within 48 hours."""
+    now = now or timezone.now()
+    stores = stores_for_staff(user=user)
+    if store is not None:
+        stores = stores.filter(pk=store.pk)
+    balances = Wallet.objects.filter(store__in=stores).exclude(status=Wallet.Status.CLOSED).aggregate(
+        principal=Sum("principal"), bonus=Sum("bonus")
+    )
+    pending = WithdrawalRequest.objects.filter(wallet__store__in=stores, status=WithdrawalRequest.Status.PENDING)
+    pending_totals = pending.aggregate(principal=Sum("principal"))
+    return MerchantSummary(
+        outstanding_principal=balances["principal"] or 0,
+        outstanding_bonus=balances["bonus"] or 0,
+        pending_count=pending.count(),
+        pending_principal=pending_totals["principal"] or 0,
+        due_within_48h=pending.filter(due_at__lte=now + timedelta(hours=48)).count(),
+    )

@@ -10,10 +10,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 from core import errors
 from core.money import fen_to_yuan
 from allowance.selectors import wallet_for_consumer
-from consumers.views import consumer_required
+from consumers.selectors import consumer_for_user
+from core.views import role_required
 from refunds.models import WithdrawalRequest
 from refunds.selectors import request_for_consumer
 from refunds.services import withdrawal_cancel, withdrawal_preview, withdrawal_request
+
+consumer_required = role_required(consumer_for_user, attr="consumer")
 
 
 def _my_allowance(wallet_id=None) -> str:

@@ -13,10 +13,8 @@ from core.api.base import (
     consumer_of, paged_response, query_params, scoped_get,
 )
 from core.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
-from allowance.api.serializers import (
-    CampaignListQuery, CampaignOutput, LedgerEntryOutput, OrderInput, OrderOutput, OrderReturnInput, StoreOutput,
-    WalletOutput,
-)
+from allowance.api.serializers import CampaignListQuery, LedgerEntryOutput, OrderInput, OrderOutput, OrderReturnInput
+from api.serializers import CampaignOutput, StoreOutput, WalletOutput
 from allowance.models import Campaign, LedgerEntry, Order, Wallet
 from merchants.models import Store
 

@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from core.api.base import StrictSerializer, text_validators
 from core.api.fields import AmountField, IdField
-from allowance.api.serializers import CampaignOutput, WalletOutput
+from api.serializers import CampaignOutput, WalletOutput
 from core.ids import MAX_ID
 
 

@@ -6,6 +6,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from allowance import selectors, services
+from refunds.selectors import merchant_summary
 from core.api import examples as ex
 from core.api.base import (
     PAGE_PARAMETERS, ApiView, EmptyBodySerializer, paged_response, query_params, scoped_get,
@@ -15,7 +16,8 @@ from merchants.api.serializers import (
     CampaignInput, CampaignStateQuery, MerchantCampaignOutput, MerchantUserOutput, SummaryOutput, SummaryQuery,
     UserSearchQuery,
 )
-from merchants.selectors import consumers_search, stores_for_staff
+from allowance.selectors import consumers_search
+from merchants.selectors import stores_for_staff
 
 
 def campaigns_for_staff(user):
@@ -108,4 +110,4 @@ class MerchantSummaryApi(ApiView):
         store = scoped_get(stores_for_staff(user=request.user), query["store"]) if "store" in query else None
         if store is None and not stores_for_staff(user=request.user).exists():
             raise PermissionDenied("Only merchant staff can see a summary.")
-        return Response(SummaryOutput(selectors.merchant_summary(user=request.user, store=store)).data)
+        return Response(SummaryOutput(merchant_summary(user=request.user, store=store)).data)

@@ -1,40 +1,9 @@
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api.serializers import WithdrawalRequestOutput
 from core.api.base import StrictSerializer, text_validators
 from core.api.fields import AmountField
-
-
-class RetentionMessageOutput(serializers.Serializer):
-    message = serializers.CharField()
-    created_at = serializers.DateTimeField()
-
-
-class RefundOutput(serializers.Serializer):
-    amount = AmountField(read_only=True)
-    payout_status = serializers.ChoiceField(choices=["processing", "succeeded", "needs_attention"])
-
-
-class WithdrawalRequestOutput(serializers.Serializer):
-    """request = {id, wallet, status, resolution, principal, bonus_lapsed, requested_at, due_at, resolved_at,
-    retention_messages, refund}"""
-
-    id = serializers.IntegerField()
-    wallet = serializers.IntegerField(source="wallet_id")
-    status = serializers.ChoiceField(choices=["pending", "refunded", "cancelled", "retained"])
-    resolution = serializers.ChoiceField(choices=["instant", "merchant", "auto", "expiry"], allow_null=True)
-    principal = AmountField(read_only=True)
-    bonus_lapsed = AmountField(read_only=True)
-    requested_at = serializers.DateTimeField()
-    due_at = serializers.DateTimeField(allow_null=True)
-    resolved_at = serializers.DateTimeField(allow_null=True)
-    retention_messages = RetentionMessageOutput(many=True)
-    refund = serializers.SerializerMethodField()
-
-    @extend_schema_field(RefundOutput(allow_null=True))
-    def get_refund(self, request):
-        refund = getattr(request, "refund", None) if request.pk else None
-        return RefundOutput(refund).data if refund is not None else None
+from refunds.models import WithdrawalRequest
 
 
 class MerchantWithdrawalRequestOutput(WithdrawalRequestOutput):
@@ -53,4 +22,4 @@ class RetentionMessageInput(StrictSerializer):
 
 
 class WithdrawalStatusQuery(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["pending", "refunded", "cancelled", "retained"], required=False)
+    status = serializers.ChoiceField(choices=WithdrawalRequest.Status.choices, required=False)

@@ -12,9 +12,12 @@ from allowance.models import Wallet
 from merchants.selectors import stores_for_staff
 from refunds import services
 from refunds.api.serializers import (
-    MerchantWithdrawalRequestOutput, RetentionMessageInput, RetentionMessageOutput, WithdrawalPreviewOutput,
-    WithdrawalRequestOutput, WithdrawalStatusQuery,
+    MerchantWithdrawalRequestOutput,
+    RetentionMessageInput,
+    WithdrawalPreviewOutput,
+    WithdrawalStatusQuery,
 )
+from api.serializers import RetentionMessageOutput, WithdrawalRequestOutput
 from refunds.models import RetentionMessage, WithdrawalRequest
 
 

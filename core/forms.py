@@ -1,0 +1,53 @@
+"""Form plumbing the apps' pages share: the yuan amount field (typed in yuan, cleaned to fen) and flashing a
+list page's form errors."""
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.utils.translation import gettext_lazy as _
+
+from core.money import fen_to_yuan, yuan_to_fen
+
+
+def form_errors_to_messages(request, form) -> None:
+    """For a form posted from a list page, where there is no form to show the errors next to: flash them."""
+    for field_errors in form.errors.values():
+        for error in field_errors:
+            messages.error(request, error)
+
+
+class YuanField(forms.Field):
+    """A positive yuan amount with at most two decimals ("72", "72.5", "72.50"), cleaned to integer fen."""
+
+    default_error_messages = {
+        "invalid": _("Enter an amount in yuan with at most two decimals, for example 72.50."),
+        "not_positive": _("The amount must be greater than zero."),
+        "too_large": _("The amount must be at most %(max)s."),
+    }
+
+    widget = forms.TextInput
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.widget.attrs.update({"inputmode": "decimal", "autocomplete": "off", "maxlength": "20"})
+
+    def to_python(self, value):
+        value = "" if value is None else str(value).strip()
+        if value in self.empty_values:
+            return None
+        if len(value) > 20:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        try:
+            fen = yuan_to_fen(value)
+        except ValueError:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+        if fen <= 0:
+            raise forms.ValidationError(self.error_messages["not_positive"], code="not_positive")
+        if fen > settings.MAX_AMOUNT_FEN:
+            raise forms.ValidationError(
+                self.error_messages["too_large"], code="too_large", params={"max": fen_to_yuan(settings.MAX_AMOUNT_FEN)}
+            )
+        return fen
+
+    def validate(self, value):
+        if value is None and self.required:
+            raise forms.ValidationError(self.error_messages["required"], code="required")
