@@ -4,7 +4,7 @@ withdrawal requests are refunds' (refunds/selectors.py)."""
 from django.db.models import Q
 from django.utils import timezone
 
-from allowance.models import Campaign, Order, Wallet
+from allowance.models import Campaign, LedgerEntry, Order, Wallet
 from consumers.models import Consumer
 from merchants.models import Store
 from merchants.selectors import stores_for_staff
@@ -27,14 +27,40 @@ def stores_with_campaigns_on_sale(*, now=None) -> list[tuple[Store, list[Campaig
     return list(grouped.values())
 
 
-def campaigns_for_staff(*, user, state: str = "active", now=None):
-    """Campaigns of the staff member's stores: `active` (sale not ended) or `history`."""
+def store_list():
+    return Store.objects.order_by("name", "pk")
+
+
+def campaign_list():
+    """Every campaign (a purchase checks the sale itself, under lock)."""
+    return Campaign.objects.all()
+
+
+def campaigns_for_staff(*, user, state: str | None = "active", now=None):
+    """Campaigns of the staff member's stores: `active` (sale not ended), `history`, or all (None, newest first)."""
     now = now or timezone.now()
     qs = Campaign.objects.filter(store__in=stores_for_staff(user=user)).select_related("store")
+    if state is None:
+        return qs.order_by("-pk")
     active = Q(ended_at__isnull=True, ends_at__gt=now)
     if state == "history":
         return qs.exclude(active).order_by("-ends_at", "-pk")
     return qs.filter(active).order_by("ends_at", "pk")
+
+
+def wallets_of_user(*, user):
+    """The wallets a user may see as their own: a consumer's, nobody else's (the one ownership rule for reads)."""
+    return Wallet.objects.filter(consumer__user=user)
+
+
+def ledger_entries_of_wallet(*, wallet=None):
+    """A wallet's ledger, newest first (without `wallet`, the queryset to prefetch it with)."""
+    entries = LedgerEntry.objects.select_related("order").order_by("-created_at", "-pk")
+    return entries if wallet is None else entries.filter(wallet=wallet)
+
+
+def orders_of_user(*, user):
+    return Order.objects.filter(consumer__user=user)
 
 
 def wallet_for_consumer(*, consumer, wallet_id: int) -> Wallet | None:

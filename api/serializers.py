@@ -33,11 +33,20 @@ class WithdrawalRequestOutput(serializers.Serializer):
     requested_at = serializers.DateTimeField()
     due_at = serializers.DateTimeField(allow_null=True)
     resolved_at = serializers.DateTimeField(allow_null=True)
-    retention_messages = RetentionMessageOutput(many=True)
+    retention_messages = serializers.SerializerMethodField()
     refund = serializers.SerializerMethodField()
+
+    # A request the view has just held (context `just_held`) has no message and no refund yet: nothing to read.
+    @extend_schema_field(RetentionMessageOutput(many=True))
+    def get_retention_messages(self, request):
+        if self.context.get("just_held"):
+            return []
+        return RetentionMessageOutput(request.retention_messages.all(), many=True).data
 
     @extend_schema_field(RefundOutput(allow_null=True))
     def get_refund(self, request):
+        if self.context.get("just_held"):
+            return None
         refund = getattr(request, "refund", None) if request.pk else None
         return RefundOutput(refund).data if refund is not None else None
 
@@ -85,14 +94,6 @@ class WalletOutput(serializers.Serializer):
 
     @extend_schema_field(WithdrawalRequestOutput(allow_null=True))
     def get_open_withdrawal(self, wallet):
-        pending = [r for r in _requests_of(wallet) if r.status == WithdrawalRequest.Status.PENDING]
+        # the selectors prefetch only the pending request; without them this reads the wallet's requests
+        pending = [r for r in wallet.withdrawal_requests.all() if r.status == WithdrawalRequest.Status.PENDING]
         return WithdrawalRequestOutput(pending[0]).data if pending else None
-
-
-def _requests_of(wallet):
-    cache = getattr(wallet, "_prefetched_objects_cache", {})
-    if "withdrawal_requests" in cache:
-        return list(cache["withdrawal_requests"])
-    return list(
-        wallet.withdrawal_requests.filter(status=WithdrawalRequest.Status.PENDING).select_related("refund").prefetch_related("retention_messages")
-    )

@@ -6,8 +6,10 @@ from datetime import timedelta
 from django.db.models import Prefetch, Sum
 from django.utils import timezone
 
-from allowance.models import LedgerEntry, Wallet
-from allowance.selectors import consumers_search
+from django.db.models import F
+
+from allowance.models import Wallet
+from allowance.selectors import consumers_search, ledger_entries_of_wallet, wallets_of_user
 from merchants.selectors import stores_for_staff
 from refunds.models import WithdrawalRequest
 
@@ -35,7 +37,48 @@ def request_for_staff(*, user, request_id: int) -> WithdrawalRequest | None:
 
 
 def request_for_consumer(*, consumer, request_id: int) -> WithdrawalRequest | None:
-    return WithdrawalRequest.objects.filter(pk=request_id, wallet__consumer=consumer).select_related("wallet").first()
+    return request_list().filter(pk=request_id, wallet__consumer=consumer).select_related("wallet").first()
+
+
+def _open_requests():
+    """A wallet's pending request, with what the `request` shape shows (prefetched as `withdrawal_requests`)."""
+    return WithdrawalRequest.objects.filter(status=WithdrawalRequest.Status.PENDING).select_related(
+        "refund").prefetch_related("retention_messages")
+
+
+def wallets_with_open_request(*, user):
+    """The API's wallets of a user: their own (`wallets_of_user`), each with its pending request."""
+    return (
+        wallets_of_user(user=user).select_related("store", "campaign")
+        .prefetch_related(Prefetch("withdrawal_requests", queryset=_open_requests())).order_by("pk")
+    )
+
+
+def staff_wallets_with_open_request(*, user, consumers):
+    """The API's user management: these consumers' wallets in the staff member's stores, with pending requests."""
+    return (
+        Wallet.objects.filter(consumer__in=consumers, store__in=stores_for_staff(user=user))
+        .select_related("store", "campaign")
+        .prefetch_related(Prefetch("withdrawal_requests", queryset=_open_requests())).order_by("pk")
+    )
+
+
+def request_list():
+    """Requests with what the `request` shape shows."""
+    return WithdrawalRequest.objects.select_related("refund").prefetch_related("retention_messages")
+
+
+def requests_of_user(*, user):
+    """The user's own withdrawal requests (a consumer's; nobody else's), newest first."""
+    return request_list().filter(wallet__consumer__user=user).order_by("-requested_at", "-pk")
+
+
+def requests_in_staff_stores(*, user):
+    """Requests in the staff member's stores, soonest due first (resolved ones, without a due time, last)."""
+    return (
+        request_list().filter(wallet__store__in=stores_for_staff(user=user)).select_related("wallet__consumer")
+        .order_by(F("due_at").asc(nulls_last=True), "pk")
+    )
 
 
 def consumers_with_wallets_for_staff(*, user, account_name: str, prefix: bool = False):
@@ -71,7 +114,7 @@ def wallets_for_consumer(*, consumer):
         Wallet.objects.filter(consumer=consumer)
         .select_related("store", "campaign")
         .prefetch_related(
-            Prefetch("entries", queryset=LedgerEntry.objects.select_related("order").order_by("-created_at", "-pk")),
+            Prefetch("entries", queryset=ledger_entries_of_wallet()),
             Prefetch("withdrawal_requests", queryset=requests),
         )
         .order_by("valid_until", "pk")

@@ -1,5 +1,4 @@
 """Consumer API: stores, campaigns on sale, buying, My Allowance (wallets, entries) and orders."""
-from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied
@@ -7,6 +6,7 @@ from rest_framework.response import Response
 
 from allowance import selectors, services
 from refunds.returns import order_return
+from refunds.selectors import wallets_with_open_request
 from core.api import examples as ex
 from core.api.base import (
     PAGE_PARAMETERS, EmptyBodySerializer, MoneyApiView, ApiView, PublicApiView,
@@ -15,8 +15,6 @@ from core.api.base import (
 from core.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from allowance.api.serializers import CampaignListQuery, LedgerEntryOutput, OrderInput, OrderOutput, OrderReturnInput
 from api.serializers import CampaignOutput, StoreOutput, WalletOutput
-from allowance.models import Campaign, LedgerEntry, Order, Wallet
-from merchants.models import Store
 
 
 def _consumer_or_403(user):
@@ -26,26 +24,11 @@ def _consumer_or_403(user):
     return consumer
 
 
-def wallets_of(user):
-    """The caller's own wallets (none for anyone who is not a consumer), with what the wallet shape needs."""
-    from refunds.models import WithdrawalRequest
-
-    pending = WithdrawalRequest.objects.filter(status="pending").select_related("refund").prefetch_related(
-        "retention_messages"
-    )
-    return (
-        Wallet.objects.filter(consumer__user=user)
-        .select_related("store", "campaign")
-        .prefetch_related(Prefetch("withdrawal_requests", queryset=pending))
-        .order_by("pk")
-    )
-
-
 class StoreListApi(PublicApiView):
     @extend_schema(operation_id="stores_list", responses=StoreOutput(many=True), tags=["consumer"],
                    examples=[ex.response("Stores", [{"id": 1, "name": "Demo Store"}])])
     def get(self, request):
-        return Response(StoreOutput(Store.objects.order_by("name", "pk"), many=True).data)
+        return Response(StoreOutput(selectors.store_list(), many=True).data)
 
 
 class CampaignListApi(PublicApiView):
@@ -73,9 +56,9 @@ class CampaignPurchaseApi(MoneyApiView):
     def post(self, request, pk):
         EmptyBodySerializer(data=request.data).is_valid(raise_exception=True)
         consumer = _consumer_or_403(request.user)
-        campaign = scoped_get(Campaign.objects.all(), pk)
+        campaign = scoped_get(selectors.campaign_list(), pk)
         wallet = services.campaign_purchase(campaign=campaign, consumer=consumer)
-        wallet = wallets_of(request.user).get(pk=wallet.pk)
+        wallet = wallets_with_open_request(user=request.user).get(pk=wallet.pk)
         return Response(WalletOutput(wallet).data, status=status.HTTP_201_CREATED)
 
 
@@ -84,22 +67,22 @@ class WalletListApi(ApiView):
                    responses=WalletOutput(many=True),
                    examples=[ex.response("My Allowance", [ex.WALLET])])
     def get(self, request):
-        return paged_response(request, wallets_of(request.user), WalletOutput)
+        return paged_response(request, wallets_with_open_request(user=request.user), WalletOutput)
 
 
 class WalletDetailApi(ApiView):
     @extend_schema(operation_id="wallets_retrieve", tags=["consumer"], responses=WalletOutput,
                    examples=[ex.response("Wallet", ex.WALLET)])
     def get(self, request, pk):
-        return Response(WalletOutput(scoped_get(wallets_of(request.user), pk)).data)
+        return Response(WalletOutput(scoped_get(wallets_with_open_request(user=request.user), pk)).data)
 
 
 class WalletEntryListApi(ApiView):
     @extend_schema(operation_id="wallets_entries", tags=["consumer"], parameters=PAGE_PARAMETERS,
                    responses=LedgerEntryOutput(many=True), examples=[ex.response("Entries", [ex.ENTRY])])
     def get(self, request, pk):
-        wallet = scoped_get(Wallet.objects.filter(consumer__user=request.user), pk)
-        entries = LedgerEntry.objects.filter(wallet=wallet).select_related("order").order_by("-created_at", "-pk")
+        wallet = scoped_get(selectors.wallets_of_user(user=request.user), pk)
+        entries = selectors.ledger_entries_of_wallet(wallet=wallet)
         return paged_response(request, entries, LedgerEntryOutput)
 
 
@@ -115,7 +98,7 @@ class OrderCreateApi(MoneyApiView):
     def post(self, request):
         data = _valid(OrderInput, request)
         consumer = _consumer_or_403(request.user)
-        store = scoped_get(Store.objects.all(), data["store"])
+        store = scoped_get(selectors.store_list(), data["store"])
         order = services.order_spend(consumer=consumer, store=store, order_ref=data["order_ref"], amount=data["amount"])
         return Response(OrderOutput(order).data, status=status.HTTP_201_CREATED)
 
@@ -131,7 +114,7 @@ class OrderReturnApi(MoneyApiView):
     @idempotent
     def post(self, request, pk):
         data = _valid(OrderReturnInput, request)
-        order = scoped_get(Order.objects.filter(consumer__user=request.user), pk)
+        order = scoped_get(selectors.orders_of_user(user=request.user), pk)
         order = order_return(order=order, consumer=order.consumer, amount=data.get("amount"))
         return Response(OrderOutput(order).data)
 

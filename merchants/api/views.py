@@ -1,27 +1,21 @@
 """Merchant staff API: their stores' campaigns, user management search and the summary. Only their stores."""
-from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from allowance import selectors, services
-from refunds.selectors import merchant_summary
+from refunds.selectors import merchant_summary, staff_wallets_with_open_request
 from core.api import examples as ex
 from core.api.base import (
     PAGE_PARAMETERS, ApiView, EmptyBodySerializer, paged_response, query_params, scoped_get,
 )
-from allowance.models import Campaign, Wallet
 from merchants.api.serializers import (
     CampaignInput, CampaignStateQuery, MerchantCampaignOutput, MerchantUserOutput, SummaryOutput, SummaryQuery,
     UserSearchQuery,
 )
 from allowance.selectors import consumers_search
 from merchants.selectors import stores_for_staff
-
-
-def campaigns_for_staff(user):
-    return Campaign.objects.filter(store__in=stores_for_staff(user=user)).order_by("-pk")
 
 
 class MerchantCampaignListApi(ApiView):
@@ -32,10 +26,7 @@ class MerchantCampaignListApi(ApiView):
     )
     def get(self, request):
         query = query_params(CampaignStateQuery, request)
-        if "state" in query:
-            campaigns = selectors.campaigns_for_staff(user=request.user, state=query["state"])
-        else:
-            campaigns = campaigns_for_staff(request.user)
+        campaigns = selectors.campaigns_for_staff(user=request.user, state=query.get("state"))
         return paged_response(request, campaigns, MerchantCampaignOutput)
 
     @extend_schema(
@@ -68,7 +59,7 @@ class MerchantCampaignEndApi(ApiView):
     )
     def post(self, request, pk):
         EmptyBodySerializer(data=request.data).is_valid(raise_exception=True)
-        campaign = scoped_get(campaigns_for_staff(request.user), pk)
+        campaign = scoped_get(selectors.campaigns_for_staff(user=request.user, state=None), pk)
         return Response(MerchantCampaignOutput(services.campaign_end(campaign=campaign, actor=request.user)).data)
 
 
@@ -82,16 +73,7 @@ class MerchantUserSearchApi(ApiView):
         query = query_params(UserSearchQuery, request)
         consumers = list(consumers_search(user=request.user, account_name=query["account_name"],
                                           prefix=query["prefix"], limit=query["limit"]))
-        from refunds.models import WithdrawalRequest
-
-        pending = WithdrawalRequest.objects.filter(status="pending").select_related("refund").prefetch_related(
-            "retention_messages"
-        )
-        wallets = (
-            Wallet.objects.filter(consumer__in=consumers, store__in=stores_for_staff(user=request.user))
-            .select_related("store", "campaign").prefetch_related(Prefetch("withdrawal_requests", queryset=pending))
-            .order_by("pk")
-        )
+        wallets = staff_wallets_with_open_request(user=request.user, consumers=consumers)
         by_consumer = {c.pk: [] for c in consumers}
         for wallet in wallets:
             by_consumer[wallet.consumer_id].append(wallet)

@@ -8,8 +8,7 @@ from core.api.base import (
     PAGE_PARAMETERS, ApiView, EmptyBodySerializer, MoneyApiView, paged_response, query_params, scoped_get,
 )
 from core.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
-from allowance.models import Wallet
-from merchants.selectors import stores_for_staff
+from allowance.selectors import wallets_of_user
 from refunds import services
 from refunds.api.serializers import (
     MerchantWithdrawalRequestOutput,
@@ -18,30 +17,12 @@ from refunds.api.serializers import (
     WithdrawalStatusQuery,
 )
 from api.serializers import RetentionMessageOutput, WithdrawalRequestOutput
-from refunds.models import RetentionMessage, WithdrawalRequest
-
-
-def requests_of(user):
-    """The caller's own withdrawal requests, newest first."""
-    return (
-        WithdrawalRequest.objects.filter(wallet__consumer__user=user)
-        .select_related("refund").prefetch_related("retention_messages").order_by("-requested_at", "-pk")
-    )
-
-
-def requests_for_staff(user):
-    """Requests in the staff member's stores, soonest due first (resolved ones, without a due time, last)."""
-    from django.db.models import F
-
-    return (
-        WithdrawalRequest.objects.filter(wallet__store__in=stores_for_staff(user=user))
-        .select_related("refund", "wallet__consumer").prefetch_related("retention_messages")
-        .order_by(F("due_at").asc(nulls_last=True), "pk")
-    )
+from refunds.selectors import request_list, requests_in_staff_stores, requests_of_user
+from refunds.models import WithdrawalRequest
 
 
 def _request_output(request_id):
-    return WithdrawalRequestOutput(requests_of_any().get(pk=request_id)).data
+    return WithdrawalRequestOutput(request_list().get(pk=request_id)).data
 
 
 def _new_request_output(withdrawal):
@@ -49,20 +30,14 @@ def _new_request_output(withdrawal):
     one refunded at once is read back with its refund."""
     if withdrawal.status != WithdrawalRequest.Status.PENDING:
         return _request_output(withdrawal.pk)
-    WithdrawalRequest.refund.related.set_cached_value(withdrawal, None)
-    withdrawal._prefetched_objects_cache = {"retention_messages": RetentionMessage.objects.none()}
-    return WithdrawalRequestOutput(withdrawal).data
-
-
-def requests_of_any():
-    return WithdrawalRequest.objects.select_related("refund").prefetch_related("retention_messages")
+    return WithdrawalRequestOutput(withdrawal, context={"just_held": True}).data
 
 
 class WithdrawalPreviewApi(ApiView):
     @extend_schema(operation_id="wallets_withdrawal_preview", tags=["consumer"], responses=WithdrawalPreviewOutput,
                    examples=[ex.response("Held refund", ex.PREVIEW)])
     def get(self, request, pk):
-        wallet = scoped_get(Wallet.objects.filter(consumer__user=request.user), pk)
+        wallet = scoped_get(wallets_of_user(user=request.user), pk)
         return Response(WithdrawalPreviewOutput(services.withdrawal_preview(wallet=wallet)).data)
 
 
@@ -85,14 +60,14 @@ class WithdrawalListApi(ApiView):
     @extend_schema(operation_id="withdrawals_list", tags=["consumer"], parameters=PAGE_PARAMETERS,
                    responses=WithdrawalRequestOutput(many=True), examples=[ex.response("Requests", [ex.REQUEST_PENDING])])
     def get(self, request):
-        return paged_response(request, requests_of(request.user), WithdrawalRequestOutput)
+        return paged_response(request, requests_of_user(user=request.user), WithdrawalRequestOutput)
 
 
 class WithdrawalDetailApi(ApiView):
     @extend_schema(operation_id="withdrawals_retrieve", tags=["consumer"], responses=WithdrawalRequestOutput,
                    examples=[ex.response("Request", ex.REQUEST_PENDING)])
     def get(self, request, pk):
-        return Response(WithdrawalRequestOutput(scoped_get(requests_of(request.user), pk)).data)
+        return Response(WithdrawalRequestOutput(scoped_get(requests_of_user(user=request.user), pk)).data)
 
 
 class WithdrawalCancelApi(MoneyApiView):
@@ -106,7 +81,7 @@ class WithdrawalCancelApi(MoneyApiView):
     @idempotent
     def post(self, request, pk):
         EmptyBodySerializer(data=request.data).is_valid(raise_exception=True)
-        withdrawal = scoped_get(requests_of(request.user), pk)
+        withdrawal = scoped_get(requests_of_user(user=request.user), pk)
         withdrawal = services.withdrawal_cancel(request=withdrawal, actor=request.user)
         return Response(_request_output(withdrawal.pk))
 
@@ -122,7 +97,7 @@ class MerchantWithdrawalListApi(ApiView):
     )
     def get(self, request):
         query = query_params(WithdrawalStatusQuery, request)
-        requests = requests_for_staff(request.user)
+        requests = requests_in_staff_stores(user=request.user)
         if "status" in query:
             requests = requests.filter(status=query["status"])
         return paged_response(request, requests, MerchantWithdrawalRequestOutput)
@@ -138,7 +113,7 @@ class MerchantWithdrawalRefundApi(MoneyApiView):
     @idempotent
     def post(self, request, pk):
         EmptyBodySerializer(data=request.data).is_valid(raise_exception=True)
-        withdrawal = scoped_get(requests_for_staff(request.user), pk)
+        withdrawal = scoped_get(requests_in_staff_stores(user=request.user), pk)
         withdrawal = services.withdrawal_refund(request=withdrawal, actor=request.user)
         return Response(_request_output(withdrawal.pk))
 
@@ -155,7 +130,7 @@ class MerchantRetentionApi(MoneyApiView):
     def post(self, request, pk):
         serializer = RetentionMessageInput(data=request.data)
         serializer.is_valid(raise_exception=True)
-        withdrawal = scoped_get(requests_for_staff(request.user), pk)
+        withdrawal = scoped_get(requests_in_staff_stores(user=request.user), pk)
         message = services.withdrawal_retention_message(
             request=withdrawal, actor=request.user, message=serializer.validated_data["message"]
         )
