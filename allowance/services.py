@@ -65,17 +65,20 @@ def ledger_write(*, wallet: Wallet, kind: str, principal_delta: int, bonus_delta
 
 def _campaign_validate(*, pay_amount, credit_amount, starts_at, ends_at, valid_until, per_consumer_limit, stock):
     if pay_amount <= 0:
-        raise errors.InvalidCampaign(gettext_lazy("The pay amount must be positive."))
+        raise errors.InvalidCampaign(gettext_lazy("The pay amount must be positive."), field="pay_amount")
     if credit_amount < pay_amount:
-        raise errors.InvalidCampaign(gettext_lazy("The credit amount must be at least the pay amount."))
+        raise errors.InvalidCampaign(gettext_lazy("The credit amount must be at least the pay amount."),
+                                     field="credit_amount")
     if ends_at <= starts_at:
-        raise errors.InvalidCampaign(gettext_lazy("The sale must end after it starts."))
+        raise errors.InvalidCampaign(gettext_lazy("The sale must end after it starts."), field="ends_at")
     if valid_until < ends_at:
-        raise errors.InvalidCampaign(gettext_lazy("The allowance must stay valid at least until the sale ends."))
+        raise errors.InvalidCampaign(gettext_lazy("The allowance must stay valid at least until the sale ends."),
+                                     field="valid_until")
     if per_consumer_limit < 1:
-        raise errors.InvalidCampaign(gettext_lazy("The per-consumer limit must be at least 1."))
+        raise errors.InvalidCampaign(gettext_lazy("The per-consumer limit must be at least 1."),
+                                     field="per_consumer_limit")
     if stock is not None and stock < 1:
-        raise errors.InvalidCampaign(gettext_lazy("Stock must be at least 1 when given."))
+        raise errors.InvalidCampaign(gettext_lazy("Stock must be at least 1 when given."), field="stock")
 
 
 def campaign_create(

@@ -7,7 +7,8 @@ class DomainError(Exception):
     code = "domain_error"
     default_message = _("The request could not be carried out.")
 
-    def __init__(self, message=None, **params):
+    def __init__(self, message=None, *, field: str | None = None, **params):
+        self.field = field  # the input field at fault, if one is: the API answers {field: [message]}
         self.params = params
         self.message = message if message is not None else self.default_message
         super().__init__(str(self.message))
