@@ -31,6 +31,12 @@ def wallet_lock(*, id: int, related=()) -> Wallet:
     return wallet
 
 
+def open_wallet_lock(*, consumer, campaign) -> Wallet | None:
+    """The consumer's open (not closed) wallet of a campaign, if there is one; called with the campaign locked."""
+    return (Wallet.objects.select_for_update(of=("self",)).filter(consumer=consumer, campaign=campaign)
+            .exclude(status=Wallet.Status.CLOSED).first())
+
+
 def wallets_lock_skip_locked(*, ids, open_only: bool = False):
     """The sweeps' wallets, SKIP LOCKED (a wallet another transaction holds is left for the next sweep), in
     primary-key order, as a queryset of wallets (`.values_list()` it for plain tuples)."""
