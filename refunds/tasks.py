@@ -1,4 +1,4 @@
-"""Celery tasks: another front door. They take ids, call services and are safe to run twice.
+"""Celery tasks: another front door, named like the services they call (<entity>_<action>). They take ids, call services and are safe to run twice.
 
 Every task is idempotent and reads what is due from the database, so the broker's weak spots do not touch
 money: a message delivered twice (Redis visibility timeout, a second beat) finds its work already done or
@@ -9,18 +9,17 @@ to the queue as well.
 """
 from celery import shared_task
 
-from refunds import payouts, services
-from refunds.notifications import withdrawal_held_notify_due, withdrawal_notify_send
+from refunds import notifications, payouts, services
 
 
 @shared_task
-def refund_due_withdrawals() -> int:
+def withdrawal_refund_due() -> int:
     """Refund every request whose hold has ended (`resolution=auto`)."""
     return services.withdrawal_refund_due()
 
 
 @shared_task
-def expire_wallets() -> int:
+def wallet_expire_due() -> int:
     """Close expired wallets: principal refunded, bonus lapses (`resolution=expiry`)."""
     return services.wallet_expire_due()
 
@@ -40,27 +39,25 @@ def refund_payouts_fan_out(refund_ids: list[int]) -> int:
 
 
 @shared_task
-def payouts_redrive() -> int:
+def refund_payouts_redrive() -> int:
     """Enqueue again the payouts whose message is overdue (lost, or held by a dead worker)."""
     return payouts.refund_payouts_redrive()
 
 
 @shared_task
-def notify_held_withdrawals() -> int:
+def withdrawal_held_notify_due() -> int:
     """Email the store's staff about requests that started their hold since the last run."""
-    return withdrawal_held_notify_due()
+    return notifications.withdrawal_held_notify_due()
 
 
 @shared_task
 def withdrawal_notify(event: str, request_id: int) -> bool:
-    return withdrawal_notify_send(event=event, request_id=request_id)
+    return notifications.withdrawal_notify_send(event=event, request_id=request_id)
 
 
 @shared_task
 def withdrawal_notify_fan_out(event: str, request_ids: list[int]) -> int:
     """A sweep batch's emails arrive as one message; each request gets its own email message from here."""
-    from refunds.notifications import withdrawal_notify_enqueue
-
     for request_id in request_ids:
-        withdrawal_notify_enqueue(event=event, request_id=request_id)
+        notifications.withdrawal_notify_enqueue(event=event, request_id=request_id)
     return len(request_ids)

@@ -36,7 +36,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
-    "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "core",
@@ -233,21 +232,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-# The beat only says "look now": what is due is read from the database each time, so a lost, late or
-# doubled beat message (or two beats by mistake) never loses or doubles money. A sweep message that
-# waited longer than one interval is dropped (`expires`): the next one does the same work.
-_SWEEP = {"schedule": timedelta(seconds=SWEEP_INTERVAL_SECONDS), "options": {"expires": max(SWEEP_INTERVAL_SECONDS, 5)}}
-CELERY_BEAT_SCHEDULE = {
-    "refund-due-withdrawals": {"task": "refunds.tasks.refund_due_withdrawals", **_SWEEP},
-    "expire-wallets": {"task": "refunds.tasks.expire_wallets", **_SWEEP},
-    "redrive-payouts": {"task": "refunds.tasks.payouts_redrive", **_SWEEP},
-    "notify-held-withdrawals": {
-        "task": "refunds.tasks.notify_held_withdrawals",
-        "schedule": timedelta(seconds=NOTIFY_INTERVAL_SECONDS),
-        "options": {"expires": max(NOTIFY_INTERVAL_SECONDS, 5)},
-    },
-    "purge-idempotency-keys": {"task": "allowance.tasks.purge_idempotency_keys", "schedule": timedelta(hours=1)},
-}
+# The beat schedule is in config/celery.py; its intervals are these settings.
 
 # --- Payment gateway and payouts --------------------------------------------
 PAYMENT_GATEWAY = os.environ.get("PAYMENT_GATEWAY", "core.gateway.SandboxGateway")

@@ -9,7 +9,7 @@ from django.utils import timezone
 from core.models import IdempotencyKey
 from allowance.models import LedgerEntry, Order, Payment, Wallet
 from allowance.services import campaign_purchase
-from allowance.tasks import purge_idempotency_keys
+from core.tasks import idempotency_keys_purge
 from refunds.models import Refund, WithdrawalRequest
 from tests.api.conftest import client_for
 from tests.factories import CampaignFactory, ConsumerFactory
@@ -81,7 +81,7 @@ def test_the_hourly_purge_forgets_only_expired_keys(world, alice_api, bought):
     alice_api.post("/api/v1/orders/", {**body, "order_ref": "R-2"}, format="json", HTTP_IDEMPOTENCY_KEY="new")
     IdempotencyKey.objects.filter(key="old").update(created_at=timezone.now() - timedelta(hours=25))
 
-    assert purge_idempotency_keys.delay().get() == 1
+    assert idempotency_keys_purge.delay().get() == 1
 
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
 

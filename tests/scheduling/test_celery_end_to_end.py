@@ -138,7 +138,7 @@ def test_two_workers_and_two_beats_refund_each_due_request_exactly_once(celery_c
     wait_for(lambda: all_paid(500), timeout=90, what="500 payouts succeeded", interval=0.5)
     assert_each_refunded_exactly_once(requests, resolution="auto")
     # The sweeps each worker ran, added up, refunded exactly 500 — no request counted twice
-    sweeps = [int(n) for n in celery_cluster.task_results("refunds.tasks.refund_due_withdrawals")]
+    sweeps = [int(n) for n in celery_cluster.task_results("refunds.tasks.withdrawal_refund_due")]
     assert sum(sweeps) == 500 and len(sweeps) > 2
 
 
