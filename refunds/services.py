@@ -151,18 +151,11 @@ def _pg_columns(columns, values_per_column: list[list], db) -> tuple[list[str], 
 
 
 def _rows_update(model, fields: list[str], rows: list[tuple], *, add: bool = False) -> None:
-    """Set `fields` (or with `add`, raise them by the values) for rows given as (pk, value, …) tuples.
-
-    On PostgreSQL one `UPDATE … FROM unnest(…)`; elsewhere one UPDATE per row (SQLite, the local default).
-    """
+    """Set `fields` (or with `add`, raise them by the values) for rows given as (pk, value, …) tuples,
+    in one `UPDATE … FROM unnest(…)`."""
     if not rows:
         return
     db = connections[DEFAULT_DB_ALIAS]
-    if db.vendor != "postgresql":
-        for row in rows:
-            changes = {field: (F(field) + value if add else value) for field, value in zip(fields, row[1:])}
-            model.objects.filter(pk=row[0]).update(**changes)
-        return
     columns = [model._meta.pk] + [model._meta.get_field(name) for name in fields]
     exprs, scalars, unnest, arrays = _pg_columns(columns, [[row[i] for row in rows] for i in range(len(columns))], db)
     q = db.ops.quote_name
@@ -179,14 +172,12 @@ def _rows_update(model, fields: list[str], rows: list[tuple], *, add: bool = Fal
 def _rows_insert(model, fields: list[str], rows: list[tuple]) -> list[int]:
     """Insert rows (values for `fields`, every other column its model default) and return their ids in order.
 
-    `bulk_create` elsewhere; on PostgreSQL one `INSERT … SELECT … FROM unnest(…)` built from plain tuples,
-    without a model instance per row (the other half of the sweep's profile).
+    One `INSERT … SELECT … FROM unnest(…)` built from plain tuples, without a model instance per row (the other
+    half of the sweep's profile).
     """
     if not rows:
         return []
     db = connections[DEFAULT_DB_ALIAS]
-    if db.vendor != "postgresql":
-        return [obj.pk for obj in model.objects.bulk_create([model(**dict(zip(fields, row))) for row in rows])]
     given = [model._meta.get_field(name) for name in fields]
     others = [f for f in model._meta.concrete_fields if not f.primary_key and f not in given]
     values = [[row[i] for row in rows] for i in range(len(given))]

@@ -36,7 +36,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
-    "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "merchants",
@@ -80,13 +79,16 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------
-DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
+# PostgreSQL only, everywhere: `make run` and `make test` start an embedded one when DATABASE_URL is unset
+# (scripts/embedded.py), so there is one code path and no second database to keep working.
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+if not DATABASE_URL.startswith(("postgres://", "postgresql://")):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "DATABASE_URL must name a PostgreSQL database (postgres://…). `make run` and `make test` start an "
+        "embedded PostgreSQL and Redis when it is unset; see the README's configuration table.")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("CONN_MAX_AGE", 60))}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # SQLite has no row locks: IMMEDIATE transactions serialise writers (web, worker, beat)
-    # so that "lock, then check, then write" still holds on the no-server default run.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 30}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Axes first: it refuses a locked-out account before any password is checked.
@@ -191,35 +193,27 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
-# --- Cache (throttling, idempotency locks) ---------------------------------
-REDIS_URL = os.environ.get("REDIS_URL", "")
-if REDIS_URL:
-    # Tolerant of a Redis outage for plain gets and sets (throttles fail open for those seconds, never a 500),
-    # with short socket timeouts so a hung Redis cannot hold a request (config/cache.py).
-    CACHES = {"default": {"BACKEND": "config.cache.ResilientRedisCache", "LOCATION": REDIS_URL,
-                          "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2}}}
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache")}}
+# --- Cache (throttling, idempotency locks) and broker: Redis only ------------
+# Like DATABASE_URL, unset only where `make run` / `make test` start an embedded Redis before settings load.
+REDIS_URL = os.environ.get("REDIS_URL") or os.environ.get("CELERY_BROKER_URL", "")
+if not REDIS_URL.startswith(("redis://", "rediss://")):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("REDIS_URL (or CELERY_BROKER_URL) must name a Redis server (redis://…); "
+                               "`make run` and `make test` start an embedded one when both are unset.")
+# Tolerant of a Redis outage for plain gets and sets (throttles fail open for those seconds, never a 500),
+# with short socket timeouts so a hung Redis cannot hold a request (config/cache.py).
+CACHES = {"default": {"BACKEND": "config.cache.ResilientRedisCache", "LOCATION": REDIS_URL,
+                      "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2}}}
 
 # --- Celery ----------------------------------------------------------------
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    _broker_dir = VAR_DIR / "celery-broker"
-    for sub in ("queue", "processed"):
-        (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_broker_dir / "queue"),
-        "data_folder_out": str(_broker_dir / "queue"),
-        "data_folder_processed": str(_broker_dir / "processed"),
-        "store_processed": False,
-    }
-elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-    # Unacknowledged messages (acks_late) come back after this long; it must exceed the longest ETA we
-    # schedule (PAYOUT_BACKOFF_MAX_SECONDS) or every long retry would be delivered twice. Duplicates are
-    # harmless (tasks claim their work in the database) but wasteful.
-    # Short socket timeouts: a hung or unreachable broker fails a publish in about a second (see below).
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7200),
-                                       "socket_connect_timeout": 1, "socket_timeout": 5}
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL
+# Unacknowledged messages (acks_late) come back after this long; it must exceed the longest ETA we
+# schedule (PAYOUT_BACKOFF_MAX_SECONDS) or every long retry would be delivered twice. Duplicates are
+# harmless (tasks claim their work in the database) but wasteful.
+# Short socket timeouts: a hung or unreachable broker fails a publish in about a second (see below).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7200),
+                                   "socket_connect_timeout": 1, "socket_timeout": 5}
 CELERY_TASK_IGNORE_RESULT = True
 # Web requests publish after commit (emails, payouts). A broker that is down or unreachable must not hold them:
 # Celery's default (connect timeout 4 s, 3 publish retries) stalled each withdrawal 0.6 s with Redis refusing and

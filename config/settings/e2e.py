@@ -14,7 +14,9 @@ CELERY_TASK_EAGER_PROPAGATES = False
 SANDBOX_GATEWAY_LATENCY_MS = env_int("SANDBOX_GATEWAY_LATENCY_MS", 0)
 if os.environ.get("REDIS_URL"):
     # Shared by all the processes, so an email is sent once however many workers see its message.
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["REDIS_URL"]}}
+    # Prefixed per test run, so parallel runs (xdist workers) sharing one Redis never see each other's marks.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["REDIS_URL"],
+                          "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "")}}
 EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", "/tmp/store-allowance-e2e-mail")
 # Each test run gets its own queue on the shared Redis database, so runs never see each other's messages.
