@@ -314,6 +314,9 @@ def main(argv=None) -> int:
     finally:
         if not args.keep:
             stack.stop()
+            # Ctrl-C in the middle: the load threads are not daemons; end the process once the stack is down.
+            if sys.exc_info()[0] is KeyboardInterrupt:
+                os._exit(130)
 
 
 def drive(stack, config, world, args, rng, started) -> int:

@@ -99,8 +99,11 @@ class Proc:
     log: Path
     popen: subprocess.Popen | None = None
     starts: int = 0
+    closed: bool = False  # set by Stack.stop(): a fault thread still running must not start it again
 
     def start(self) -> None:
+        if self.closed:
+            return
         self.starts += 1
         out = open(self.log, "ab")
         # Own session: a SIGKILL of the group takes the process and its children (a crash, not a shutdown).
@@ -173,6 +176,8 @@ class Stack:
             redis_server_binary(), "--port", str(self.config.redis_port), "--bind", "127.0.0.1", "--save", "",
             "--appendonly", "no", "--dir", str(self.config.run_dir),
         ])
+        if proc.closed:
+            return
         proc.start()
         wait_for_port(self.config.redis_port)
 
@@ -254,6 +259,8 @@ class Stack:
         self.beat_start(1)
 
     def stop(self) -> None:
+        for proc in self.procs.values():
+            proc.closed = True
         for name in [n for n in self.procs if n != "redis"] + ["redis"]:
             if name in self.procs:
                 self.procs[name].stop()
