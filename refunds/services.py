@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy
 
 from allowance import errors
 from allowance.models import MAX_ID, LedgerEntry, Payment, Wallet
+from allowance.money import fen_to_yuan
 from allowance.services import audit_record, store_actor_check, wallets_lock
 from merchants.selectors import store_staff_check
 from refunds.models import RefundAllocation, Refund, RetentionMessage, WithdrawalRequest
@@ -409,6 +410,8 @@ def withdrawal_refund(
     """Merchant staff (or an admin, `as_admin`) refund a pending request now, before the hold ends.
 
     Only pending requests can be refunded this way (SPEC §4.5); the resolution is `merchant` either way.
+    `seen_principal` is the amount the staff member confirmed: if a return has changed the wallet's principal
+    since, nothing moves and `PrincipalChanged` (409) says the new amount.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -416,11 +419,27 @@ def withdrawal_refund(
         prefix = store_actor_check(actor=actor, store=wallet.store, as_admin=as_admin)
         if request.status != Status.PENDING:
             raise errors.RequestNotPending()
+        if seen_principal is not None and seen_principal != wallet.principal:
+            raise errors.PrincipalChanged(principal=fen_to_yuan(wallet.principal))
         refund = _wallet_close_with_refund(wallet=wallet, request=request, resolution=Resolution.MERCHANT, actor=actor, now=now)
         audit_record(actor=actor, action=f"{prefix}withdrawal_refund", target=request, store=wallet.store,
                      amount=refund.amount if refund else 0, bonus_lapsed=request.bonus_lapsed,
                      account_name=wallet.consumer.account_name)
         transaction.on_commit(partial(_notify, "refunded", request.pk))
+    return request
+
+
+def withdrawal_follow_wallet(*, wallet: Wallet, request: WithdrawalRequest, actor, now) -> WithdrawalRequest:
+    """A return has just landed in a frozen wallet: its pending request takes the wallet's current principal and
+    bonus (every page, the API, the staff email and summary read them from the request), or, if the wallet is
+    unconsumed again, it is refunded at once (`resolution=instant`). Called inside the return's transaction
+    with the wallet and the request locked."""
+    if not wallet.consumed:
+        _wallet_close_with_refund(wallet=wallet, request=request, resolution=Resolution.INSTANT, actor=actor, now=now)
+        transaction.on_commit(partial(_notify, "refunded", request.pk))
+        return request
+    request.principal, request.bonus_lapsed = wallet.principal, wallet.bonus
+    request.save(update_fields=["principal", "bonus_lapsed"])
     return request
 
 

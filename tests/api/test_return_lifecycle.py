@@ -19,7 +19,7 @@ from refunds.services import wallet_expire_due, withdrawal_refund_due
 from tests.api.conftest import client_for
 from tests.factories import CampaignFactory, ConsumerFactory, StaffFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres, pytest.mark.xfail(reason="issue 11: bugs 1-3, fixed in the next commit")]
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 
 def ok(response, status=200):

@@ -44,7 +44,7 @@ from refunds import payouts, services
 from refunds.models import Refund, RefundAllocation, SandboxPayout, WithdrawalRequest
 from tests.factories import CampaignFactory, ConsumerFactory, StaffFactory, StoreFactory, UserFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres, pytest.mark.xfail(reason="issue 11: bugs 1-3, fixed in the next commit")]
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 # At least 300 examples × 40 steps in every `make test` (issue 11); the environment may only ask for more.
 EXAMPLES, STEPS = max(int(os.environ.get("STATEFUL_EXAMPLES", 300)), 300), 40
