@@ -70,14 +70,18 @@ class Campaign(models.Model):
 
 
 class Wallet(models.Model):
-    """The allowance one consumer holds from one campaign: principal (本金) and bonus (权益金)."""
+    """The allowance one consumer holds from one campaign: principal (本金) and bonus (权益金).
+
+    One life: opened by a purchase, topped up by more purchases while open, closed for good by a refund or at
+    expiry. Buying the campaign again after that opens a new wallet.
+    """
 
     class Status(models.TextChoices):
         ACTIVE = "active", _("active")
         FROZEN = "frozen", _("frozen")
         CLOSED = "closed", _("closed")
 
-    # Not indexed alone: wallet_spend_order and wallet_one_per_consumer_campaign both start with it.
+    # Not indexed alone: wallet_spend_order starts with it.
     consumer = models.ForeignKey(Consumer, on_delete=models.PROTECT, related_name="wallets", db_index=False)
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="wallets")
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="wallets")
@@ -89,6 +93,9 @@ class Wallet(models.Model):
     valid_until = models.DateTimeField(_("valid until"))  # the campaign's, copied: it orders spending
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # Set by the expiry job when it could not close this wallet (SPEC §4.8); `reconcile` counts it while open.
+    attention_reason = models.CharField(_("needs attention because"), max_length=200, blank=True, default="")
+    attention_at = models.DateTimeField(_("marked for attention at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("wallet")
@@ -98,7 +105,10 @@ class Wallet(models.Model):
             models.Index(fields=["valid_until"], name="wallet_open_by_validity", condition=~Q(status="closed")),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["consumer", "campaign"], name="wallet_one_per_consumer_campaign"),
+            # At most one OPEN wallet per (consumer, campaign): a closed wallet stays closed, and buying again
+            # opens a new one, so every payment, spend, return and refund belongs to one wallet's life (SPEC §1).
+            models.UniqueConstraint(fields=["consumer", "campaign"], condition=~Q(status="closed"),
+                                    name="wallet_one_open_per_consumer_campaign"),
             models.CheckConstraint(condition=Q(principal__gte=0), name="wallet_principal_not_negative"),
             models.CheckConstraint(condition=Q(bonus__gte=0), name="wallet_bonus_not_negative"),
             models.CheckConstraint(condition=Q(paid__gte=0), name="wallet_paid_not_negative"),

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from allowance import errors
 from allowance.forms import CampaignForm, form_errors_to_messages
 from allowance.models import Campaign
-from allowance.money import fen_to_yuan
+from allowance.money import fen_to_yuan, yuan_to_fen
 from allowance.selectors import campaigns_for_staff, merchant_summary
 from allowance.services import campaign_create, campaign_end
 from merchants.selectors import is_store_staff, stores_for_staff
@@ -114,8 +114,14 @@ def withdrawal_refund_view(request, pk: int):
     withdrawal = request_for_staff(user=request.user, request_id=pk)
     if withdrawal is None:
         raise Http404
+    # The form carries the principal the staff member saw (and confirmed): a return since then is a refusal.
     try:
-        withdrawal = withdrawal_refund(request=withdrawal, actor=request.user)
+        seen = yuan_to_fen(request.POST.get("principal", ""))
+    except (ValueError, ArithmeticError):
+        messages.error(request, _("The amount to refund was not sent with the form; reload the page and try again."))
+        return _back_to_users(request)
+    try:
+        withdrawal = withdrawal_refund(request=withdrawal, actor=request.user, seen_principal=seen)
     except errors.NotFound:
         raise Http404 from None
     except errors.DomainError as exc:

@@ -37,6 +37,10 @@ class WithdrawalRequest(models.Model):
     # The outbox of the staff email: a held request is written with this empty, in the same transaction that
     # freezes the wallet; the notify job emails the store's staff and fills it in.
     staff_notified_at = models.DateTimeField(_("staff notified at"), null=True, blank=True, editable=False)
+    # Set by the scheduled job when it could not resolve this request (SPEC §4.8): it rolled the row back alone
+    # and went on; an admin looks at it, `reconcile` counts it while it is still pending.
+    attention_reason = models.CharField(_("needs attention because"), max_length=200, blank=True, default="")
+    attention_at = models.DateTimeField(_("marked for attention at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("withdrawal request")

@@ -1,5 +1,6 @@
 """Withdrawal requests and refunds (SPEC §4, §5). Lock order everywhere: wallet → request → payments."""
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -13,6 +14,7 @@ from django.utils.translation import gettext_lazy
 
 from allowance import errors
 from allowance.models import MAX_ID, LedgerEntry, Payment, Wallet
+from allowance.money import fen_to_yuan
 from allowance.services import audit_record, store_actor_check, wallets_lock
 from merchants.selectors import store_staff_check
 from refunds.models import RefundAllocation, Refund, RetentionMessage, WithdrawalRequest
@@ -393,10 +395,14 @@ def withdrawal_retention_message(*, request: WithdrawalRequest, actor, message: 
     return retention
 
 
-def withdrawal_refund(*, request: WithdrawalRequest, actor, now=None, as_admin: bool = False) -> WithdrawalRequest:
+def withdrawal_refund(
+    *, request: WithdrawalRequest, actor, now=None, as_admin: bool = False, seen_principal: int | None = None
+) -> WithdrawalRequest:
     """Merchant staff (or an admin, `as_admin`) refund a pending request now, before the hold ends.
 
     Only pending requests can be refunded this way (SPEC §4.5); the resolution is `merchant` either way.
+    `seen_principal` is the amount the staff member confirmed: if a return has changed the wallet's principal
+    since, nothing moves and `PrincipalChanged` (409) says the new amount.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -404,11 +410,27 @@ def withdrawal_refund(*, request: WithdrawalRequest, actor, now=None, as_admin: 
         prefix = store_actor_check(actor=actor, store=wallet.store, as_admin=as_admin)
         if request.status != Status.PENDING:
             raise errors.RequestNotPending()
+        if seen_principal is not None and seen_principal != wallet.principal:
+            raise errors.PrincipalChanged(principal=fen_to_yuan(wallet.principal))
         refund = _wallet_close_with_refund(wallet=wallet, request=request, resolution=Resolution.MERCHANT, actor=actor, now=now)
         audit_record(actor=actor, action=f"{prefix}withdrawal_refund", target=request, store=wallet.store,
                      amount=refund.amount if refund else 0, bonus_lapsed=request.bonus_lapsed,
                      account_name=wallet.consumer.account_name)
         transaction.on_commit(partial(_notify, "refunded", request.pk))
+    return request
+
+
+def withdrawal_follow_wallet(*, wallet: Wallet, request: WithdrawalRequest, actor, now) -> WithdrawalRequest:
+    """A return has just landed in a frozen wallet: its pending request takes the wallet's current principal and
+    bonus (every page, the API, the staff email and summary read them from the request), or, if the wallet is
+    unconsumed again, it is refunded at once (`resolution=instant`). Called inside the return's transaction
+    with the wallet and the request locked."""
+    if not wallet.consumed:
+        _wallet_close_with_refund(wallet=wallet, request=request, resolution=Resolution.INSTANT, actor=actor, now=now)
+        transaction.on_commit(partial(_notify, "refunded", request.pk))
+        return request
+    request.principal, request.bonus_lapsed = wallet.principal, wallet.bonus
+    request.save(update_fields=["principal", "bonus_lapsed"])
     return request
 
 
@@ -420,13 +442,61 @@ def withdrawal_admin_refund(*, request: WithdrawalRequest, actor, now=None) -> W
 # --- the scheduled work --------------------------------------------------------------------
 
 
+# --- sweep isolation (SPEC §4.8) -------------------------------------------------------------
+
+
+def sweep_isolated(*, rows: list, batch: Callable[[list], int], one: Callable[[object], int],
+                   mark: Callable[[object, Exception], None], what: str) -> int:
+    """Run `batch(rows)` in a savepoint; if it raises, roll the batch back and run `one(row)` for each row in a
+    savepoint of its own. A row that still raises is rolled back alone, logged and handed to `mark` (which marks
+    it for attention in the admin, outside the rolled-back savepoint); the others go on. Returns the count done.
+
+    Called inside the caller's transaction: its work commits with the caller's, after-commit hooks registered in
+    a rolled-back savepoint are dropped with it, and row locks taken in it are released (PostgreSQL), so the
+    row-by-row pass takes them again. The batch stays the fast path; a bad row costs one batch's redo.
+    """
+    try:
+        with transaction.atomic():
+            return batch(rows)
+    except Exception:
+        log.warning("%s: a batch of %d failed; redoing it row by row", what, len(rows), exc_info=True)
+    done = 0
+    for row in rows:
+        try:
+            with transaction.atomic():
+                done += one(row)
+        except Exception as exc:
+            log.exception("%s: %r could not be resolved; rolled back alone and marked for attention", what, row)
+            mark(row, exc)
+    return done
+
+
+def _attention_reason(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:200]
+
+
+def withdrawal_mark_attention(*, request_id: int, exc: Exception, now) -> None:
+    """Mark a request the scheduled job could not resolve, for an admin to look at (it stays pending)."""
+    WithdrawalRequest.objects.filter(pk=request_id).update(attention_reason=_attention_reason(exc), attention_at=now)
+
+
+def wallet_mark_attention(*, wallet_id: int, exc: Exception, now) -> None:
+    """Mark a wallet the expiry job could not close, for an admin to look at (it stays open)."""
+    Wallet.objects.filter(pk=wallet_id).update(attention_reason=_attention_reason(exc), attention_at=now)
+
+
+# --- the scheduled work --------------------------------------------------------------------
+
+
 def withdrawal_refund_due(*, now=None, batch_size: int | None = None, max_batches: int | None = None) -> int:
     """Refund every pending request whose hold has ended (`resolution=auto`). Returns how many were refunded.
 
     Batched; each batch is one transaction that locks its wallets with SKIP LOCKED, so two sweeps at once
     (or a sweep racing a consumer or merchant) never block each other and never refund twice: whoever holds
     the wallet lock decides, and the locked status check plus the one-refund-per-request constraint stop a
-    second refund. Safe to run any number of times.
+    second refund. Safe to run any number of times. A request that cannot be refunded (data that breaks an
+    invariant, an unexpected error) is rolled back alone and marked for attention; the rest go on
+    (`sweep_isolated`).
     """
     now = now or timezone.now()
     batch_size = batch_size or settings.SWEEP_BATCH_SIZE
@@ -444,31 +514,41 @@ def withdrawal_refund_due(*, now=None, batch_size: int | None = None, max_batche
             if not due:
                 break
             after = due[-1][:2]
-            # Lock order: wallets (SKIP LOCKED: whoever holds one decides), then their requests, then payments
-            # (in _refunds_write). Plain tuples, no model instances.
-            wallets = dict((pk, (principal, bonus)) for pk, principal, bonus in (
-                Wallet.objects.select_for_update(skip_locked=True)
-                .filter(pk__in=[wallet_id for _, _, wallet_id in due]).order_by("pk")
-                .values_list("pk", "principal", "bonus")
-            ))
-            requests = list(WithdrawalRequest.objects.select_for_update().filter(
-                pk__in=[pk for _, pk, wallet_id in due if wallet_id in wallets], status=Status.PENDING
-            ).order_by("pk").values_list("pk", "wallet_id"))
-            if not requests:
-                continue
-            _rows_close(
-                rows=[(wallet_id, *wallets[wallet_id], request_id) for request_id, wallet_id in requests],
-                resolution=Resolution.AUTO, actor_id=None, now=now, created_at=timezone.now(),
+            done += sweep_isolated(
+                rows=due, batch=partial(_due_rows_refund, now=now), one=lambda row: _due_rows_refund([row], now=now),
+                mark=lambda row, exc: withdrawal_mark_attention(request_id=row[1], exc=exc, now=now),
+                what="withdrawal_refund_due",
             )
-            transaction.on_commit(partial(_notify_many, "refunded", [request_id for request_id, _ in requests]))
-            done += len(requests)
     return done
+
+
+def _due_rows_refund(due: list[tuple], *, now) -> int:
+    """Refund the due requests given as (due_at, request_id, wallet_id) whose wallets are free to lock."""
+    # Lock order: wallets (SKIP LOCKED: whoever holds one decides), then their requests, then payments
+    # (in _refunds_write). Plain tuples, no model instances.
+    wallets = dict((pk, (principal, bonus)) for pk, principal, bonus in (
+        Wallet.objects.select_for_update(skip_locked=True)
+        .filter(pk__in=[wallet_id for _, _, wallet_id in due]).order_by("pk")
+        .values_list("pk", "principal", "bonus")
+    ))
+    requests = list(WithdrawalRequest.objects.select_for_update().filter(
+        pk__in=[pk for _, pk, wallet_id in due if wallet_id in wallets], status=Status.PENDING
+    ).order_by("pk").values_list("pk", "wallet_id"))
+    if not requests:
+        return 0
+    _rows_close(
+        rows=[(wallet_id, *wallets[wallet_id], request_id) for request_id, wallet_id in requests],
+        resolution=Resolution.AUTO, actor_id=None, now=now, created_at=timezone.now(),
+    )
+    transaction.on_commit(partial(_notify_many, "refunded", [request_id for request_id, _ in requests]))
+    return len(requests)
 
 
 def wallet_expire_due(*, now=None, batch_size: int | None = None) -> int:
     """Close every open wallet past `valid_until`: principal refunded, bonus lapses (`resolution=expiry`).
 
-    A pending request on such a wallet ends the same way. Batched with SKIP LOCKED like the sweep.
+    A pending request on such a wallet ends the same way. Batched with SKIP LOCKED like the sweep, and isolated
+    like it: a wallet that cannot be closed is rolled back alone and marked for attention (`sweep_isolated`).
     """
     now = now or timezone.now()
     batch_size = batch_size or settings.SWEEP_BATCH_SIZE
@@ -482,22 +562,32 @@ def wallet_expire_due(*, now=None, batch_size: int | None = None) -> int:
             if not ids:
                 break
             after_id = ids[-1]
-            wallets = Wallet.objects.select_for_update(skip_locked=True).filter(pk__in=ids).exclude(
-                status=Wallet.Status.CLOSED
-            ).order_by("pk")
-            for wallet in wallets:
-                request = (
-                    WithdrawalRequest.objects.select_for_update().filter(wallet=wallet, status=Status.PENDING).first()
-                    or WithdrawalRequest(wallet=wallet, requested_at=now)
-                )
-                if wallet.total == 0 and request.pk is None:
-                    wallet.status = Wallet.Status.CLOSED
-                    wallet.closed_at = now
-                    wallet.save(update_fields=["status", "closed_at"])
-                    continue
-                _wallet_close_with_refund(wallet=wallet, request=request, resolution=Resolution.EXPIRY, actor=None, now=now)
-                transaction.on_commit(partial(_notify, "refunded", request.pk))
-                done += 1
+            done += sweep_isolated(
+                rows=ids, batch=partial(_wallets_expire, now=now), one=lambda pk: _wallets_expire([pk], now=now),
+                mark=lambda pk, exc: wallet_mark_attention(wallet_id=pk, exc=exc, now=now), what="wallet_expire_due",
+            )
+    return done
+
+
+def _wallets_expire(ids: list[int], *, now) -> int:
+    """Close the expired wallets given by id that are free to lock; returns how many were refunded."""
+    done = 0
+    wallets = Wallet.objects.select_for_update(skip_locked=True).filter(pk__in=ids).exclude(
+        status=Wallet.Status.CLOSED
+    ).order_by("pk")
+    for wallet in wallets:
+        request = (
+            WithdrawalRequest.objects.select_for_update().filter(wallet=wallet, status=Status.PENDING).first()
+            or WithdrawalRequest(wallet=wallet, requested_at=now)
+        )
+        if wallet.total == 0 and request.pk is None:
+            wallet.status = Wallet.Status.CLOSED
+            wallet.closed_at = now
+            wallet.save(update_fields=["status", "closed_at"])
+            continue
+        _wallet_close_with_refund(wallet=wallet, request=request, resolution=Resolution.EXPIRY, actor=None, now=now)
+        transaction.on_commit(partial(_notify, "refunded", request.pk))
+        done += 1
     return done
 
 

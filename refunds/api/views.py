@@ -12,6 +12,7 @@ from allowance.models import Wallet
 from merchants.selectors import stores_for_staff
 from refunds import services
 from refunds.api.serializers import (
+    MerchantRefundInput,
     MerchantWithdrawalRequestOutput, RetentionMessageInput, RetentionMessageOutput, WithdrawalPreviewOutput,
     WithdrawalRequestOutput, WithdrawalStatusQuery,
 )
@@ -127,16 +128,20 @@ class MerchantWithdrawalListApi(ApiView):
 
 class MerchantWithdrawalRefundApi(MoneyApiView):
     @extend_schema(
-        operation_id="merchant_withdrawals_refund", tags=["merchant"], request=EmptyBodySerializer,
+        operation_id="merchant_withdrawals_refund", tags=["merchant"], request=MerchantRefundInput,
         parameters=[IDEMPOTENCY_PARAMETER], responses={200: WithdrawalRequestOutput},
         examples=[ex.response("Refunded by the merchant", ex.REQUEST_REFUNDED)],
-        description="Refund a pending request now: principal back to the consumer, bonus lapses.",
+        description="Refund a pending request now: principal back to the consumer, bonus lapses. Send the "
+                    "`principal` you showed the staff member: if a return has changed it since, the answer is a 409 "
+                    "with the new amount and nothing moves.",
     )
     @idempotent
     def post(self, request, pk):
-        EmptyBodySerializer(data=request.data).is_valid(raise_exception=True)
+        serializer = MerchantRefundInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
         withdrawal = scoped_get(requests_for_staff(request.user), pk)
-        withdrawal = services.withdrawal_refund(request=withdrawal, actor=request.user)
+        withdrawal = services.withdrawal_refund(request=withdrawal, actor=request.user,
+                                                seen_principal=serializer.validated_data.get("principal"))
         return Response(_request_output(withdrawal.pk))
 
 
