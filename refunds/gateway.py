@@ -11,7 +11,9 @@ The sandbox applies payouts to its own table (`SandboxPayout`, unique by key) in
 - `SANDBOX_GATEWAY_FAILURE_RATE`: the provider declines; nothing was applied (safe to retry);
 - `SANDBOX_GATEWAY_TIMEOUT_RATE`: no answer in time; here the request never reached the provider,
   but the caller cannot know that — the outcome is unknown;
-- `SANDBOX_GATEWAY_LOST_ANSWER_RATE`: the payout was applied but the answer was lost — also unknown.
+- `SANDBOX_GATEWAY_LOST_ANSWER_RATE`: the payout was applied but the answer was lost — also unknown;
+- `SANDBOX_GATEWAY_RATE_LIMIT`: calls per second the provider accepts (0: no limit), counted across every
+  process; a call beyond it is refused before anything happens, as a provider answers HTTP 429.
 """
 import enum
 import random
@@ -30,6 +32,7 @@ class PayoutOutcome(enum.Enum):
     FAILED = "failed"  # definitely not applied (declined)
     UNKNOWN = "unknown"  # timeout or lost answer: it may or may not have been applied — ask again
     NOT_FOUND = "not_found"  # status query only: the provider has never applied this key
+    RATE_LIMITED = "rate_limited"  # refused unread (HTTP 429): nothing was applied or looked up; call again later
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,9 @@ class Gateway(Protocol):
         """Pay `amount` fen back to the original payment; the same key is applied at most once."""
 
     def payout_status(self, *, key: str) -> PayoutResult:
-        """Ask what became of a payout sent earlier with `key` (SUCCEEDED, NOT_FOUND or UNKNOWN)."""
+        """Ask what became of a payout sent earlier with `key` (SUCCEEDED, NOT_FOUND or UNKNOWN).
+
+        Either call may answer RATE_LIMITED: the provider refused it unread (429); nothing happened."""
 
 
 class SandboxGateway:
@@ -68,6 +73,15 @@ class SandboxGateway:
         self._random = random.Random(seed)
 
     # --- the fault model ---------------------------------------------------------------------
+
+    def _rate_limited(self) -> bool:
+        limit = getattr(settings, "SANDBOX_GATEWAY_RATE_LIMIT", 0)
+        if limit <= 0:
+            return False
+        from refunds.ratelimit import RateLimiter
+
+        # A tenth of a second's worth of calls may arrive together, as a provider's token bucket allows.
+        return not RateLimiter("sandbox-gateway", limit, burst=max(limit // 10, 1)).try_acquire()
 
     def _latency(self) -> None:
         latency_ms = getattr(settings, "SANDBOX_GATEWAY_LATENCY_MS", 0)
@@ -98,6 +112,8 @@ class SandboxGateway:
     def payout(self, *, key: str, payment_reference: str, amount: int) -> PayoutResult:
         from refunds.models import SandboxPayout
 
+        if self._rate_limited():
+            return PayoutResult(PayoutOutcome.RATE_LIMITED, error="sandbox: rate limited (429)")
         self._latency()
         fault = self._fault()
         if fault == "failure":
@@ -125,6 +141,8 @@ class SandboxGateway:
     def payout_status(self, *, key: str) -> PayoutResult:
         from refunds.models import SandboxPayout
 
+        if self._rate_limited():
+            return PayoutResult(PayoutOutcome.RATE_LIMITED, error="sandbox: rate limited (429)")
         self._latency()
         if self._fault() == "timeout":
             return PayoutResult(PayoutOutcome.UNKNOWN, error="sandbox: status query timed out")
