@@ -253,6 +253,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=NOTIFY_INTERVAL_SECONDS),
         "options": {"expires": max(NOTIFY_INTERVAL_SECONDS, 5)},
     },
+    "notify-expired-withdrawals": {
+        "task": "refunds.tasks.notify_expired_withdrawals",
+        "schedule": timedelta(seconds=NOTIFY_INTERVAL_SECONDS),
+        "options": {"expires": max(NOTIFY_INTERVAL_SECONDS, 5)},
+    },
     "purge-idempotency-keys": {"task": "allowance.tasks.purge_idempotency_keys", "schedule": timedelta(hours=1)},
 }
 
