@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
 
@@ -120,18 +121,18 @@ class SandboxGateway:
             return PayoutResult(PayoutOutcome.FAILED, error="sandbox: payout declined")
         if fault == "timeout":
             return PayoutResult(PayoutOutcome.UNKNOWN, error="sandbox: timed out")
-        try:
-            with transaction.atomic():
-                applied, created = SandboxPayout.objects.get_or_create(
-                    key=key,
-                    defaults={
-                        "payment_reference": payment_reference, "amount": amount,
-                        "reference": f"po_{uuid.uuid5(uuid.NAMESPACE_URL, key).hex}",
-                    },
-                )
-        except IntegrityError:
-            # Another process applied the same key at the same moment: that one counts, this one does not.
-            applied = SandboxPayout.objects.get(key=key)
+        # Apply once per key: an insert that does nothing if the key was applied before (by anyone, at any
+        # moment); then the applied row is read back only if this call did not write it.
+        reference = f"po_{uuid.uuid5(uuid.NAMESPACE_URL, key).hex}"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {SandboxPayout._meta.db_table} (key, payment_reference, amount, reference, created_at)"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING RETURNING id",
+                [key, payment_reference, amount, reference, timezone.now()],
+            )
+            inserted = cursor.fetchone() is not None
+        applied = (SandboxPayout(key=key, payment_reference=payment_reference, amount=amount, reference=reference)
+                   if inserted else SandboxPayout.objects.get(key=key))
         if applied.amount != amount or applied.payment_reference != payment_reference:
             return PayoutResult(PayoutOutcome.FAILED, error="sandbox: key reused for a different payout")
         if fault == "lost_answer":

@@ -110,6 +110,14 @@ def refund_payout_execute(*, refund_id: int, now: datetime | None = None) -> str
 
 
 def _attempt_finish(*, refund_id: int, error: str, now: datetime, rate_limited: bool = False) -> str:
+    if not error:
+        # Every part paid (the common case): one conditional UPDATE instead of lock, read, check and write. It
+        # only matches while the refund is still processing and no part of it is left unpaid.
+        paid = Refund.objects.filter(pk=refund_id, payout_status=PayoutStatus.PROCESSING).exclude(
+            allocations__gateway_reference="").update(payout_status=PayoutStatus.SUCCEEDED, paid_at=now,
+                                                      next_attempt_at=None, last_error="")
+        if paid:
+            return "succeeded"
     with transaction.atomic():
         refund = Refund.objects.select_for_update().get(pk=refund_id)
         if refund.payout_status != PayoutStatus.PROCESSING:
