@@ -43,6 +43,23 @@ admin.site.site_title = _("Store Allowance admin")
 admin.site.index_title = _("Store allowance, withdrawals and refunds")
 
 
+class AttentionFilter(admin.SimpleListFilter):
+    """Rows the scheduled job could not resolve and marked for attention (SPEC §4.8)."""
+
+    title = _("needs attention")
+    parameter_name = "attention"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Yes")), ("no", _("No"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(attention_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(attention_at__isnull=True)
+        return queryset
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Money rows change only through services: the admin shows them and never edits them."""
 
@@ -107,8 +124,8 @@ class WalletAdmin(ReadOnlyAdmin):
     bonus_yuan = yuan_column("bonus", _("bonus"))
     paid_yuan = yuan_column("paid", _("paid"))
     list_display = ["id", "consumer", "store", "campaign", "principal_yuan", "bonus_yuan", "paid_yuan", "status",
-                    "valid_until"]
-    list_filter = ["status", "store"]
+                    "valid_until", "attention_reason"]
+    list_filter = ["status", AttentionFilter, "store"]
     list_select_related = ["consumer", "store", "campaign"]
     search_fields = ["consumer__account_name", "=id"]
     date_hierarchy = "created_at"

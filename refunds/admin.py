@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from allowance.admin import ReadOnlyAdmin, ReadOnlyInline, admin_action_each, yuan_column
+from allowance.admin import AttentionFilter, ReadOnlyAdmin, ReadOnlyInline, admin_action_each, yuan_column
 from refunds.models import Refund, RefundAllocation, RetentionMessage, WithdrawalRequest
 from refunds.payouts import refund_payout_retry
 from refunds.services import withdrawal_admin_refund
@@ -22,8 +22,8 @@ class WithdrawalRequestAdmin(ReadOnlyAdmin):
     principal_yuan = yuan_column("principal", _("principal"))
     bonus_yuan = yuan_column("bonus_lapsed", _("bonus lapsed"))
     list_display = ["id", "account_name", "store", "status", "resolution", "principal_yuan", "bonus_yuan",
-                    "requested_at", "due_at"]
-    list_filter = ["status", "resolution", "wallet__store"]
+                    "requested_at", "due_at", "attention_reason"]
+    list_filter = ["status", "resolution", AttentionFilter, "wallet__store"]
     list_select_related = ["wallet__consumer", "wallet__store"]
     search_fields = ["=id", "wallet__consumer__account_name"]
     date_hierarchy = "requested_at"

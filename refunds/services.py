@@ -1,5 +1,6 @@
 """Withdrawal requests and refunds (SPEC §4, §5). Lock order everywhere: wallet → request → payments."""
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -402,7 +403,9 @@ def withdrawal_retention_message(*, request: WithdrawalRequest, actor, message: 
     return retention
 
 
-def withdrawal_refund(*, request: WithdrawalRequest, actor, now=None, as_admin: bool = False) -> WithdrawalRequest:
+def withdrawal_refund(
+    *, request: WithdrawalRequest, actor, now=None, as_admin: bool = False, seen_principal: int | None = None
+) -> WithdrawalRequest:
     """Merchant staff (or an admin, `as_admin`) refund a pending request now, before the hold ends.
 
     Only pending requests can be refunded this way (SPEC §4.5); the resolution is `merchant` either way.
@@ -429,13 +432,61 @@ def withdrawal_admin_refund(*, request: WithdrawalRequest, actor, now=None) -> W
 # --- the scheduled work --------------------------------------------------------------------
 
 
+# --- sweep isolation (SPEC §4.8) -------------------------------------------------------------
+
+
+def sweep_isolated(*, rows: list, batch: Callable[[list], int], one: Callable[[object], int],
+                   mark: Callable[[object, Exception], None], what: str) -> int:
+    """Run `batch(rows)` in a savepoint; if it raises, roll the batch back and run `one(row)` for each row in a
+    savepoint of its own. A row that still raises is rolled back alone, logged and handed to `mark` (which marks
+    it for attention in the admin, outside the rolled-back savepoint); the others go on. Returns the count done.
+
+    Called inside the caller's transaction: its work commits with the caller's, after-commit hooks registered in
+    a rolled-back savepoint are dropped with it, and row locks taken in it are released (PostgreSQL), so the
+    row-by-row pass takes them again. The batch stays the fast path; a bad row costs one batch's redo.
+    """
+    try:
+        with transaction.atomic():
+            return batch(rows)
+    except Exception:
+        log.warning("%s: a batch of %d failed; redoing it row by row", what, len(rows), exc_info=True)
+    done = 0
+    for row in rows:
+        try:
+            with transaction.atomic():
+                done += one(row)
+        except Exception as exc:
+            log.exception("%s: %r could not be resolved; rolled back alone and marked for attention", what, row)
+            mark(row, exc)
+    return done
+
+
+def _attention_reason(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:200]
+
+
+def withdrawal_mark_attention(*, request_id: int, exc: Exception, now) -> None:
+    """Mark a request the scheduled job could not resolve, for an admin to look at (it stays pending)."""
+    WithdrawalRequest.objects.filter(pk=request_id).update(attention_reason=_attention_reason(exc), attention_at=now)
+
+
+def wallet_mark_attention(*, wallet_id: int, exc: Exception, now) -> None:
+    """Mark a wallet the expiry job could not close, for an admin to look at (it stays open)."""
+    Wallet.objects.filter(pk=wallet_id).update(attention_reason=_attention_reason(exc), attention_at=now)
+
+
+# --- the scheduled work --------------------------------------------------------------------
+
+
 def withdrawal_refund_due(*, now=None, batch_size: int | None = None, max_batches: int | None = None) -> int:
     """Refund every pending request whose hold has ended (`resolution=auto`). Returns how many were refunded.
 
     Batched; each batch is one transaction that locks its wallets with SKIP LOCKED, so two sweeps at once
     (or a sweep racing a consumer or merchant) never block each other and never refund twice: whoever holds
     the wallet lock decides, and the locked status check plus the one-refund-per-request constraint stop a
-    second refund. Safe to run any number of times.
+    second refund. Safe to run any number of times. A request that cannot be refunded (data that breaks an
+    invariant, an unexpected error) is rolled back alone and marked for attention; the rest go on
+    (`sweep_isolated`).
     """
     now = now or timezone.now()
     batch_size = batch_size or settings.SWEEP_BATCH_SIZE
@@ -453,77 +504,82 @@ def withdrawal_refund_due(*, now=None, batch_size: int | None = None, max_batche
             if not due:
                 break
             after = due[-1][:2]
-            # Lock order: wallets (SKIP LOCKED: whoever holds one decides), then their requests, then payments
-            # (in _refunds_write). Plain tuples, no model instances.
-            wallets = dict((pk, (principal, bonus)) for pk, principal, bonus in (
-                Wallet.objects.select_for_update(skip_locked=True)
-                .filter(pk__in=[wallet_id for _, _, wallet_id in due]).order_by("pk")
-                .values_list("pk", "principal", "bonus")
-            ))
-            requests = list(WithdrawalRequest.objects.select_for_update().filter(
-                pk__in=[pk for _, pk, wallet_id in due if wallet_id in wallets], status=Status.PENDING
-            ).order_by("pk").values_list("pk", "wallet_id"))
-            if not requests:
-                continue
-            _rows_close(
-                rows=[(wallet_id, *wallets[wallet_id], request_id) for request_id, wallet_id in requests],
-                resolution=Resolution.AUTO, actor_id=None, now=now, created_at=timezone.now(),
+            done += sweep_isolated(
+                rows=due, batch=partial(_due_rows_refund, now=now), one=lambda row: _due_rows_refund([row], now=now),
+                mark=lambda row, exc: withdrawal_mark_attention(request_id=row[1], exc=exc, now=now),
+                what="withdrawal_refund_due",
             )
-            transaction.on_commit(partial(_notify_many, "refunded", [request_id for request_id, _ in requests]))
-            done += len(requests)
     return done
+
+
+def _due_rows_refund(due: list[tuple], *, now) -> int:
+    """Refund the due requests given as (due_at, request_id, wallet_id) whose wallets are free to lock."""
+    # Lock order: wallets (SKIP LOCKED: whoever holds one decides), then their requests, then payments
+    # (in _refunds_write). Plain tuples, no model instances.
+    wallets = dict((pk, (principal, bonus)) for pk, principal, bonus in (
+        Wallet.objects.select_for_update(skip_locked=True)
+        .filter(pk__in=[wallet_id for _, _, wallet_id in due]).order_by("pk")
+        .values_list("pk", "principal", "bonus")
+    ))
+    requests = list(WithdrawalRequest.objects.select_for_update().filter(
+        pk__in=[pk for _, pk, wallet_id in due if wallet_id in wallets], status=Status.PENDING
+    ).order_by("pk").values_list("pk", "wallet_id"))
+    if not requests:
+        return 0
+    _rows_close(
+        rows=[(wallet_id, *wallets[wallet_id], request_id) for request_id, wallet_id in requests],
+        resolution=Resolution.AUTO, actor_id=None, now=now, created_at=timezone.now(),
+    )
+    transaction.on_commit(partial(_notify_many, "refunded", [request_id for request_id, _ in requests]))
+    return len(requests)
 
 
 def wallet_expire_due(*, now=None, batch_size: int | None = None, max_batches: int | None = None) -> int:
     """Close every open wallet past `valid_until`: principal refunded, bonus lapses (`resolution=expiry`).
 
     A pending request on such a wallet ends the same way. Returns how many wallets were refunded (an empty wallet
-    without a request is only closed). Batched exactly like the due sweep (`wallets_expire_batch`); safe to run
-    any number of times, and alongside consumers, staff and another expiry run.
+    without a request is only closed). Batched exactly like the due sweep (`_wallets_expire`), and isolated like
+    it: a wallet that cannot be closed is rolled back alone and marked for attention (`sweep_isolated`). Safe to
+    run any number of times, and alongside consumers, staff and another expiry run.
     """
     now = now or timezone.now()
     batch_size = batch_size or settings.SWEEP_BATCH_SIZE
     done, batches, after = 0, 0, None
     while max_batches is None or batches < max_batches:
         batches += 1
-        # One transaction per batch: a per-batch isolation wrapper (savepoint, then row by row on failure) goes
-        # around this call and nothing else.
         with transaction.atomic():
-            refunded, after = wallets_expire_batch(now=now, after=after, batch_size=batch_size)
-        if after is None:
-            break
-        done += refunded
+            # Keyset over the partial index `wallet_open_by_validity` (valid_until, id) of open wallets: each batch
+            # starts after the last one's key, so skipped (locked) wallets and closed history are never read again.
+            due = Wallet.objects.filter(valid_until__lte=now).exclude(status=Wallet.Status.CLOSED)
+            if after is not None:
+                due = due.filter(TupleGreaterThan(Tuple(F("valid_until"), F("pk")), after))
+            due = list(due.order_by("valid_until", "pk").values_list("valid_until", "pk")[:batch_size])
+            if not due:
+                break
+            after = due[-1]
+            done += sweep_isolated(
+                rows=due, batch=partial(_wallets_expire, now=now), one=lambda row: _wallets_expire([row], now=now),
+                mark=lambda row, exc: wallet_mark_attention(wallet_id=row[1], exc=exc, now=now),
+                what="wallet_expire_due",
+            )
     return done
 
 
-def wallets_expire_batch(*, now, after: tuple | None, batch_size: int, wallet_ids: list[int] | None = None
-                         ) -> tuple[int, tuple | None]:
-    """Expire the next batch of open wallets past `valid_until` after the keyset `after` (valid_until, id).
+def _wallets_expire(due: list[tuple], *, now) -> int:
+    """Expire the wallets given as (valid_until, wallet_id) that are free to lock; returns how many were refunded.
 
-    Call inside a transaction. A constant number of statements whatever the batch size: one read of the keyset
-    over the partial index `wallet_open_by_validity`, one lock of the wallets (SKIP LOCKED: a wallet someone
-    holds is theirs to decide, and the next run sees it again), one of their pending requests, then bulk writes
-    (`_rows_close`) and one after-commit hand-off for the batch's payouts. The consumers' emails are not sent from
-    here: each request is its own outbox row (`consumer_notified_at` empty), emailed by the notify job.
-    `wallet_ids` restricts the batch to those wallets (to retry rows one by one). Returns (wallets refunded,
-    the keyset to continue after, or None when nothing was left).
+    A constant number of statements whatever the batch size: one lock of the wallets (SKIP LOCKED: a wallet
+    someone holds is theirs to decide, and the next run sees it again), one of their pending requests, then bulk
+    writes (`_rows_close`) and one after-commit hand-off for the batch's payouts. The consumers' emails are not
+    sent from here: each request is its own outbox row (`consumer_notified_at` empty), emailed by the notify job.
     """
-    due = Wallet.objects.filter(valid_until__lte=now).exclude(status=Wallet.Status.CLOSED)
-    if wallet_ids is not None:
-        due = due.filter(pk__in=wallet_ids)
-    if after is not None:
-        due = due.filter(TupleGreaterThan(Tuple(F("valid_until"), F("pk")), after))
-    due = list(due.order_by("valid_until", "pk").values_list("valid_until", "pk")[:batch_size])
-    if not due:
-        return 0, None
-    after = due[-1]
     # Lock order as everywhere: wallets (pk order), then their requests, then payments (in _refunds_write).
     wallets = {pk: (principal, bonus) for pk, principal, bonus in (
         Wallet.objects.select_for_update(skip_locked=True).filter(pk__in=[pk for _, pk in due])
         .exclude(status=Wallet.Status.CLOSED).order_by("pk").values_list("pk", "principal", "bonus")
     )}
     if not wallets:
-        return 0, after
+        return 0
     pending = {wallet_id: pk for pk, wallet_id in WithdrawalRequest.objects.select_for_update().filter(
         wallet_id__in=list(wallets), status=Status.PENDING
     ).order_by("pk").values_list("pk", "wallet_id")}
@@ -542,7 +598,7 @@ def wallets_expire_batch(*, now, after: tuple | None, batch_size: int, wallet_id
         resolution=Resolution.EXPIRY, actor_id=None, now=now, created_at=timezone.now(), requests_written=set(new_ids),
     )
     _rows_update(Wallet, ["status", "closed_at"], [(wallet_id, Wallet.Status.CLOSED, now) for wallet_id in empty])
-    return len(closing), after
+    return len(closing)
 
 
 def _notify_many(event: str, request_ids: list[int]) -> None:

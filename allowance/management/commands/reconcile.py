@@ -37,6 +37,24 @@ def reconcile_findings(*, out=None) -> list[str]:
             findings.append(f"payment {pay.pk}: refunded_amount {pay.refunded_amount} but refunds give {by_payment.get(pay.pk, 0)}")
         if pay.refunded_amount > pay.amount:
             findings.append(f"payment {pay.pk}: refunded {pay.refunded_amount} of {pay.amount}")
+    findings += _attention_findings()
+    return findings
+
+
+def _attention_findings() -> list[str]:
+    """Rows the scheduled jobs could not resolve (SPEC §4.8), while they are still unresolved."""
+    from refunds.models import WithdrawalRequest
+
+    findings = [
+        f"withdrawal request {pk}: marked for attention at {at:%Y-%m-%d %H:%M} ({reason}), still pending"
+        for pk, at, reason in WithdrawalRequest.objects.filter(status="pending", attention_at__isnull=False)
+        .order_by("pk").values_list("pk", "attention_at", "attention_reason")
+    ]
+    findings += [
+        f"wallet {pk}: marked for attention at {at:%Y-%m-%d %H:%M} ({reason}), still open"
+        for pk, at, reason in Wallet.objects.exclude(status=Wallet.Status.CLOSED).filter(attention_at__isnull=False)
+        .order_by("pk").values_list("pk", "attention_at", "attention_reason")
+    ]
     return findings
 
 

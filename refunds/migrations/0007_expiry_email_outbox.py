@@ -12,7 +12,7 @@ MARK_PAST_EXPIRIES_NOTIFIED = (
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('refunds', '0005_drop_request_wallet_index'),
+        ('refunds', '0006_withdrawal_attention_mark'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('allowance', '0008_ledger_partial_cause_indexes'),
+        ('allowance', '0009_wallet_attention_mark'),
         ('consumers', '0001_initial'),
         ('merchants', '0001_initial'),
     ]
