@@ -102,7 +102,8 @@ class Wallet(models.Model):
         verbose_name_plural = _("wallets")
         indexes = [
             models.Index(fields=["consumer", "store", "valid_until", "id"], name="wallet_spend_order"),
-            models.Index(fields=["valid_until"], name="wallet_open_by_validity", condition=~Q(status="closed")),
+            # The expiry job's keyset: open wallets only, in (valid_until, id) order, so closed history is never read.
+            models.Index(fields=["valid_until", "id"], name="wallet_open_by_validity", condition=~Q(status="closed")),
         ]
         constraints = [
             # At most one OPEN wallet per (consumer, campaign): a closed wallet stays closed, and buying again

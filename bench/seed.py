@@ -24,6 +24,7 @@ DATA_TABLES = [
     "refunds_retentionmessage", "refunds_withdrawalrequest", "allowance_orderallocation", "allowance_order",
     "allowance_payment", "allowance_wallet", "allowance_campaign", "consumers_consumer",
     "merchants_storemembership", "merchants_store", "merchants_merchant", "authtoken_token", "auth_user",
+    "refunds_sandboxpayout",
 ]
 
 
@@ -154,7 +155,7 @@ UPDATE allowance_campaign SET sold_count = sold_count + (%(hi)s - %(lo)s + 1) WH
 
 
 def seed(*, ids: dict, lo: int, hi: int, kind_sql: str, prefix: str = "shopper", now=None,
-         password: str = "!") -> None:
+         password: str = "!", valid_until=None) -> None:
     """Insert consumers lo..hi (account names prefix+i) with the rows of their kind, in one transaction."""
     from django.db import transaction
     from django.utils import timezone
@@ -167,7 +168,7 @@ def seed(*, ids: dict, lo: int, hi: int, kind_sql: str, prefix: str = "shopper",
     params = {
         "lo": lo, "hi": hi, "prefix": prefix, "now": now, "password": password,
         "campaign_id": ids["campaign_id"], "store_id": ids["store_id"],
-        "valid_until": now + __import__("datetime").timedelta(days=365),
+        "valid_until": valid_until or now + __import__("datetime").timedelta(days=365),
     }
     with transaction.atomic(), connection.cursor() as cur:
         # The rows are consistent by construction (tests/bench checks them with the constraints on); skipping

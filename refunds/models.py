@@ -37,6 +37,9 @@ class WithdrawalRequest(models.Model):
     # The outbox of the staff email: a held request is written with this empty, in the same transaction that
     # freezes the wallet; the notify job emails the store's staff and fills it in.
     staff_notified_at = models.DateTimeField(_("staff notified at"), null=True, blank=True, editable=False)
+    # The outbox of the consumer's email for a request ended by expiry: the expiry batch writes it empty and
+    # publishes nothing per wallet; the notify job emails the consumer and fills it in.
+    consumer_notified_at = models.DateTimeField(_("consumer notified at"), null=True, blank=True, editable=False)
     # Set by the scheduled job when it could not resolve this request (SPEC §4.8): it rolled the row back alone
     # and went on; an admin looks at it, `reconcile` counts it while it is still pending.
     attention_reason = models.CharField(_("needs attention because"), max_length=200, blank=True, default="")
@@ -52,6 +55,9 @@ class WithdrawalRequest(models.Model):
             # The notify job's query: only held requests whose staff email has not gone out yet.
             models.Index(fields=["requested_at", "id"], name="withdrawal_staff_unnotified",
                          condition=Q(status="pending", staff_notified_at__isnull=True)),
+            # The same for the consumer's email after an expiry.
+            models.Index(fields=["resolved_at", "id"], name="withdrawal_expiry_unnotified",
+                         condition=Q(status="refunded", resolution="expiry", consumer_notified_at__isnull=True)),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -544,51 +544,71 @@ def _due_rows_refund(due: list[tuple], *, now) -> int:
     return len(requests)
 
 
-def wallet_expire_due(*, now=None, batch_size: int | None = None) -> int:
+def wallet_expire_due(*, now=None, batch_size: int | None = None, max_batches: int | None = None) -> int:
     """Close every open wallet past `valid_until`: principal refunded, bonus lapses (`resolution=expiry`).
 
-    A pending request on such a wallet ends the same way. Batched with SKIP LOCKED like the sweep, and isolated
-    like it: a wallet that cannot be closed is rolled back alone and marked for attention (`sweep_isolated`).
+    A pending request on such a wallet ends the same way. Returns how many wallets were refunded (an empty wallet
+    without a request is only closed). Batched exactly like the due sweep (`_wallets_expire`), and isolated like
+    it: a wallet that cannot be closed is rolled back alone and marked for attention (`sweep_isolated`). Safe to
+    run any number of times, and alongside consumers, staff and another expiry run.
     """
     now = now or timezone.now()
     batch_size = batch_size or settings.SWEEP_BATCH_SIZE
-    done, after_id = 0, 0
-    while True:
+    done, batches, after = 0, 0, None
+    while max_batches is None or batches < max_batches:
+        batches += 1
         with transaction.atomic():
-            ids = list(
-                Wallet.objects.filter(valid_until__lte=now, pk__gt=after_id)
-                .exclude(status=Wallet.Status.CLOSED).order_by("pk").values_list("pk", flat=True)[:batch_size]
-            )
-            if not ids:
+            # Keyset over the partial index `wallet_open_by_validity` (valid_until, id) of open wallets: each batch
+            # starts after the last one's key, so skipped (locked) wallets and closed history are never read again.
+            due = Wallet.objects.filter(valid_until__lte=now).exclude(status=Wallet.Status.CLOSED)
+            if after is not None:
+                due = due.filter(TupleGreaterThan(Tuple(F("valid_until"), F("pk")), after))
+            due = list(due.order_by("valid_until", "pk").values_list("valid_until", "pk")[:batch_size])
+            if not due:
                 break
-            after_id = ids[-1]
+            after = due[-1]
             done += sweep_isolated(
-                rows=ids, batch=partial(_wallets_expire, now=now), one=lambda pk: _wallets_expire([pk], now=now),
-                mark=lambda pk, exc: wallet_mark_attention(wallet_id=pk, exc=exc, now=now), what="wallet_expire_due",
+                rows=due, batch=partial(_wallets_expire, now=now), one=lambda row: _wallets_expire([row], now=now),
+                mark=lambda row, exc: wallet_mark_attention(wallet_id=row[1], exc=exc, now=now),
+                what="wallet_expire_due",
             )
     return done
 
 
-def _wallets_expire(ids: list[int], *, now) -> int:
-    """Close the expired wallets given by id that are free to lock; returns how many were refunded."""
-    done = 0
-    wallets = Wallet.objects.select_for_update(skip_locked=True).filter(pk__in=ids).exclude(
-        status=Wallet.Status.CLOSED
-    ).order_by("pk")
-    for wallet in wallets:
-        request = (
-            WithdrawalRequest.objects.select_for_update().filter(wallet=wallet, status=Status.PENDING).first()
-            or WithdrawalRequest(wallet=wallet, requested_at=now)
-        )
-        if wallet.total == 0 and request.pk is None:
-            wallet.status = Wallet.Status.CLOSED
-            wallet.closed_at = now
-            wallet.save(update_fields=["status", "closed_at"])
-            continue
-        _wallet_close_with_refund(wallet=wallet, request=request, resolution=Resolution.EXPIRY, actor=None, now=now)
-        transaction.on_commit(partial(_notify, "refunded", request.pk))
-        done += 1
-    return done
+def _wallets_expire(due: list[tuple], *, now) -> int:
+    """Expire the wallets given as (valid_until, wallet_id) that are free to lock; returns how many were refunded.
+
+    A constant number of statements whatever the batch size: one lock of the wallets (SKIP LOCKED: a wallet
+    someone holds is theirs to decide, and the next run sees it again), one of their pending requests, then bulk
+    writes (`_rows_close`) and one after-commit hand-off for the batch's payouts. The consumers' emails are not
+    sent from here: each request is its own outbox row (`consumer_notified_at` empty), emailed by the notify job.
+    """
+    # Lock order as everywhere: wallets (pk order), then their requests, then payments (in _refunds_write).
+    wallets = {pk: (principal, bonus) for pk, principal, bonus in (
+        Wallet.objects.select_for_update(skip_locked=True).filter(pk__in=[pk for _, pk in due])
+        .exclude(status=Wallet.Status.CLOSED).order_by("pk").values_list("pk", "principal", "bonus")
+    )}
+    if not wallets:
+        return 0
+    pending = {wallet_id: pk for pk, wallet_id in WithdrawalRequest.objects.select_for_update().filter(
+        wallet_id__in=list(wallets), status=Status.PENDING
+    ).order_by("pk").values_list("pk", "wallet_id")}
+    empty = [wallet_id for wallet_id, (principal, bonus) in wallets.items()
+             if principal == 0 and bonus == 0 and wallet_id not in pending]
+    # A wallet still holding money without a request gets one, written already ended: refunded at expiry.
+    new = [(wallet_id, *wallets[wallet_id]) for wallet_id in wallets if wallet_id not in pending and wallet_id not in empty]
+    new_ids = _rows_insert(
+        WithdrawalRequest, ["wallet_id", "status", "resolution", "principal", "bonus_lapsed", "requested_at", "resolved_at"],
+        [(wallet_id, Status.REFUNDED, Resolution.EXPIRY, principal, bonus, now, now) for wallet_id, principal, bonus in new],
+    )
+    requests = {**pending, **{wallet_id: pk for (wallet_id, _, _), pk in zip(new, new_ids)}}
+    closing = sorted(requests)
+    _rows_close(
+        rows=[(wallet_id, *wallets[wallet_id], requests[wallet_id]) for wallet_id in closing],
+        resolution=Resolution.EXPIRY, actor_id=None, now=now, created_at=timezone.now(), requests_written=set(new_ids),
+    )
+    _rows_update(Wallet, ["status", "closed_at"], [(wallet_id, Wallet.Status.CLOSED, now) for wallet_id in empty])
+    return len(closing)
 
 
 def _notify_many(event: str, request_ids: list[int]) -> None:

@@ -10,7 +10,7 @@ to the queue as well.
 from celery import shared_task
 
 from refunds import payouts, services
-from refunds.notifications import withdrawal_held_notify_due, withdrawal_notify_send
+from refunds.notifications import withdrawal_expiry_notify_due, withdrawal_held_notify_due, withdrawal_notify_send
 
 
 @shared_task
@@ -49,6 +49,12 @@ def payouts_redrive() -> int:
 def notify_held_withdrawals() -> int:
     """Email the store's staff about requests that started their hold since the last run."""
     return withdrawal_held_notify_due()
+
+
+@shared_task
+def notify_expired_withdrawals() -> int:
+    """Email the consumers whose allowance was closed by expiry since the last run (the expiry's outbox)."""
+    return withdrawal_expiry_notify_due()
 
 
 @shared_task

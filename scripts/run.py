@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 LAST_LINES = 30
-COLOURS = {"web": "\033[36m", "worker": "\033[33m", "beat": "\033[35m"}
+COLOURS = {"web": "\033[36m", "worker": "\033[33m", "payouts": "\033[32m", "beat": "\033[35m"}
 RESET = "\033[0m"
 
 
@@ -40,8 +40,12 @@ def commands(args) -> dict[str, list[str]]:
         web = [python, "manage.py", "runserver", f"{args.host}:{args.port}", "--noreload"]
     return {
         "web": web,
-        "worker": [python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
+        "worker": [python, "-m", "celery", "-A", "config", "worker", "-Q", "celery", "--loglevel", "INFO",
                    "--concurrency", str(args.concurrency), "--hostname", "worker@%h"],
+        # Payout calls wait on the gateway: a thread pool on their own queue (PAYOUT_CONCURRENCY in flight).
+        "payouts": [python, "-m", "celery", "-A", "config", "worker", "-Q", os.environ.get("PAYOUT_QUEUE", "payouts"),
+                    "--pool", "threads", "--concurrency", os.environ.get("PAYOUT_CONCURRENCY", "32"),
+                    "--loglevel", "INFO", "--hostname", "payouts@%h"],
         # One beat only (Celery's rule); the tasks it sends are idempotent, so a second one would do no harm.
         "beat": [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO"],
     }

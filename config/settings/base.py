@@ -4,6 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
@@ -225,6 +226,13 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
+# Payout calls wait on the gateway, not the CPU: they have a queue of their own, consumed by a thread-pool worker
+# (`-Q payouts --pool threads --concurrency $PAYOUT_CONCURRENCY`) while the default worker runs the sweeps.
+# A worker started without -Q consumes both queues, so an older command line still pays (at prefork speed).
+PAYOUT_QUEUE = os.environ.get("PAYOUT_QUEUE", "payouts")
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = [Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(PAYOUT_QUEUE)]
+CELERY_TASK_ROUTES = {"refunds.tasks.refund_payout": {"queue": PAYOUT_QUEUE}}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The beat only says "look now": what is due is read from the database each time, so a lost, late or
 # doubled beat message (or two beats by mistake) never loses or doubles money. A sweep message that
@@ -239,6 +247,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=NOTIFY_INTERVAL_SECONDS),
         "options": {"expires": max(NOTIFY_INTERVAL_SECONDS, 5)},
     },
+    "notify-expired-withdrawals": {
+        "task": "refunds.tasks.notify_expired_withdrawals",
+        "schedule": timedelta(seconds=NOTIFY_INTERVAL_SECONDS),
+        "options": {"expires": max(NOTIFY_INTERVAL_SECONDS, 5)},
+    },
     "purge-idempotency-keys": {"task": "allowance.tasks.purge_idempotency_keys", "schedule": timedelta(hours=1)},
 }
 
@@ -248,6 +261,14 @@ SANDBOX_GATEWAY_LATENCY_MS = env_int("SANDBOX_GATEWAY_LATENCY_MS", 50)
 SANDBOX_GATEWAY_FAILURE_RATE = float(os.environ.get("SANDBOX_GATEWAY_FAILURE_RATE") or 0)
 SANDBOX_GATEWAY_TIMEOUT_RATE = float(os.environ.get("SANDBOX_GATEWAY_TIMEOUT_RATE") or 0)
 SANDBOX_GATEWAY_LOST_ANSWER_RATE = float(os.environ.get("SANDBOX_GATEWAY_LOST_ANSWER_RATE") or 0)
+# The provider's own limit, modelled: calls per second beyond it are refused as HTTP 429 (0: no limit).
+SANDBOX_GATEWAY_RATE_LIMIT = env_int("SANDBOX_GATEWAY_RATE_LIMIT", 500)
+# Our side of it: all payout workers together call the gateway at most this often (a limiter in Redis).
+PAYOUT_RATE_LIMIT = float(os.environ.get("PAYOUT_RATE_LIMIT") or 500)
+# Payout calls in flight per payout worker process (its thread pool; see the Procfile and docs/perf.md).
+PAYOUT_CONCURRENCY = env_int("PAYOUT_CONCURRENCY", 32)
+# After a 429 the refund is looked at again in 1–2 × this, without spending an attempt.
+PAYOUT_RATE_LIMITED_RETRY_SECONDS = float(os.environ.get("PAYOUT_RATE_LIMITED_RETRY_SECONDS") or 1)
 PAYOUT_MAX_ATTEMPTS = env_int("PAYOUT_MAX_ATTEMPTS", 8)  # then the refund needs attention (admin retries it)
 PAYOUT_BACKOFF_BASE_SECONDS = float(os.environ.get("PAYOUT_BACKOFF_BASE_SECONDS") or 30)
 PAYOUT_BACKOFF_MAX_SECONDS = float(os.environ.get("PAYOUT_BACKOFF_MAX_SECONDS") or 1800)
