@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.utils.translation import gettext_lazy as _
 
+from allowance.models import MAX_PER_CONSUMER_LIMIT, MAX_STOCK
 from allowance.money import fen_to_yuan, yuan_to_fen
 
 
@@ -81,8 +82,10 @@ class CampaignForm(forms.Form):
     starts_at = forms.DateTimeField(label=_("Sale starts"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
     ends_at = forms.DateTimeField(label=_("Sale ends"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
     valid_until = forms.DateTimeField(label=_("Valid until"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
-    per_consumer_limit = forms.IntegerField(label=_("Per-consumer limit"), min_value=1, initial=1)
-    stock = forms.IntegerField(label=_("Stock"), min_value=1, required=False, help_text=_("Leave empty for no limit."))
+    per_consumer_limit = forms.IntegerField(label=_("Per-consumer limit"), min_value=1,
+                                            max_value=MAX_PER_CONSUMER_LIMIT, initial=1)
+    stock = forms.IntegerField(label=_("Stock"), min_value=1, max_value=MAX_STOCK, required=False,
+                               help_text=_("Leave empty for no limit."))
 
     def __init__(self, *args, stores, **kwargs):
         super().__init__(*args, **kwargs)

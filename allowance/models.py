@@ -9,6 +9,10 @@ from consumers.models import Consumer
 from merchants.models import Store
 
 MAX_ID = 2**63 - 1  # the largest id a bigint primary key can hold
+# Bounds for a campaign's counts, well inside the integer columns that hold them (2^31 − 1), so that a form or
+# the API refuses a larger number with a field error instead of the database refusing it with a 500.
+MAX_PER_CONSUMER_LIMIT = 1_000_000
+MAX_STOCK = 2_000_000_000
 
 
 def split_principal(*, total: int, paid: int, credited: int) -> int:

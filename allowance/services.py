@@ -9,6 +9,8 @@ from django.utils.translation import gettext_lazy
 
 from allowance import errors
 from allowance.models import (
+    MAX_PER_CONSUMER_LIMIT,
+    MAX_STOCK,
     AuditRecord,
     Campaign,
     LedgerEntry,
@@ -86,6 +88,11 @@ def _campaign_validate(*, pay_amount, credit_amount, starts_at, ends_at, valid_u
         raise errors.InvalidCampaign(gettext_lazy("The per-consumer limit must be at least 1."))
     if stock is not None and stock < 1:
         raise errors.InvalidCampaign(gettext_lazy("Stock must be at least 1 when given."))
+    if per_consumer_limit > MAX_PER_CONSUMER_LIMIT:
+        raise errors.InvalidCampaign(gettext_lazy("The per-consumer limit must be at most %(max)s."),
+                                     max=MAX_PER_CONSUMER_LIMIT)
+    if stock is not None and stock > MAX_STOCK:
+        raise errors.InvalidCampaign(gettext_lazy("Stock must be at most %(max)s."), max=MAX_STOCK)
 
 
 def campaign_create(

@@ -18,7 +18,9 @@ from consumers.views import consumer_required
 
 @require_GET
 def home(request):
-    return render(request, "allowance/home.html", {"stores": selectors.stores_with_campaigns_on_sale()})
+    consumer = Consumer.objects.filter(user=request.user).first() if request.user.is_authenticated else None
+    return render(request, "allowance/home.html", {
+        "stores": selectors.stores_with_campaigns_on_sale(consumer=consumer)})
 
 
 @require_POST

@@ -75,6 +75,22 @@ class WithdrawalRequest(models.Model):
     def __str__(self):
         return f"withdrawal #{self.pk}"
 
+    @property
+    def outcome_display(self) -> str:
+        """How the request ended, in one phrase: "Refunded automatically", not the status and the resolution
+        side by side ("refunded refunded automatically")."""
+        if self.status == self.Status.REFUNDED and self.resolution in REFUNDED_HOW:
+            return str(REFUNDED_HOW[self.resolution])
+        return self.get_status_display()
+
+
+REFUNDED_HOW = {
+    WithdrawalRequest.Resolution.INSTANT: _("Refunded at once"),
+    WithdrawalRequest.Resolution.MERCHANT: _("Refunded by the store"),
+    WithdrawalRequest.Resolution.AUTO: _("Refunded automatically"),
+    WithdrawalRequest.Resolution.EXPIRY: _("Refunded at expiry"),
+}
+
 
 class RetentionMessage(models.Model):
     """A merchant's message asking the consumer to keep the allowance (挽留)."""

@@ -20,7 +20,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import transaction
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
@@ -137,7 +137,7 @@ def withdrawal_notify_send(*, event: str, request_id: int, now=None) -> bool:
             if request.status != WithdrawalRequest.Status.PENDING:
                 return False  # resolved before the email went out: nothing left to act on
             params["time_left"] = _time_left(request, now)
-            params["due_at"] = timezone.localtime(request.due_at).strftime("%Y-%m-%d %H:%M")
+            params["due_at"] = formats.date_format(timezone.localtime(request.due_at), "DATETIME_FORMAT")
             subject = _("Withdrawal request from %(account_name)s: %(time_left)s left to contact them") % params
             body = _(
                 "%(account_name)s has asked to withdraw the allowance \"%(campaign)s\" in %(store)s.\n\n"
@@ -167,8 +167,8 @@ def withdrawal_notify_send(*, event: str, request_id: int, now=None) -> bool:
             body = _(
                 "Hello %(account_name)s,\n\n%(store)s asks you to keep your allowance \"%(campaign)s\":\n\n"
                 "    %(message)s\n\n"
-                "If you would like to keep it, cancel the withdrawal on My Allowance; otherwise there is nothing "
-                "to do and the principal of %(principal)s yuan will be refunded as requested."
+                "If you would like to keep it, choose “Keep my allowance” on My Allowance; otherwise there is "
+                "nothing to do and the principal of %(principal)s yuan will be refunded as requested."
             ) % params
             return _send_once(
                 f"{event}:{stamp}:{latest.pk}", subject, body, [consumer.user.email] if consumer.user.email else []

@@ -7,7 +7,7 @@ from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from allowance.api.parsers import StrictJSONParser
 from config.cache import window_hit
 from allowance.models import MAX_ID
+from merchants.selectors import is_store_staff
 
 
 # Text that is more than blanks, without NUL (which no database column can hold).
@@ -120,6 +121,22 @@ class PublicApiView(ApiView):
 
 class MoneyApiView(ApiView):
     throttle_classes = [MoneyThrottle]
+
+
+class IsMerchantStaff(BasePermission):
+    """The merchant endpoints without an object in the path (lists, search, summary, create) refuse anyone who
+    is no store's staff (a consumer, an admin) with the same 403, as the consumer endpoints refuse staff, rather
+    than an empty list from one and a 403 from the next. Endpoints that name an object (`…/ID/refund/`) keep
+    answering 404 to everyone outside the store (SPEC §7: someone else's object is not found)."""
+
+    message = _("Only merchant staff can do this.")
+
+    def has_permission(self, request, view) -> bool:
+        return is_store_staff(user=request.user)
+
+
+class MerchantApiView(ApiView):
+    permission_classes = [IsAuthenticated, IsMerchantStaff]
 
 
 # --- lists ---------------------------------------------------------------------------------

@@ -118,6 +118,8 @@ AXES_RESET_ON_SUCCESS = True
 # owner can predict when they may log in again.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_HTTP_RESPONSE_CODE = 429
+# No "AXES: BEGIN version …" banner in every process's start-up output (web, worker, beat, manage.py).
+AXES_VERBOSE = False
 # axes.W006 asks to lock by address too; that would let one shared NAT address lock out every account behind
 # it. Per-address limits are the login throttle's job (THROTTLE_LOGIN_RATE, per account name and address).
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
@@ -137,6 +139,9 @@ PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=()"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# One date format per language for flash messages, pages, emails and the admin: templates and code name
+# DATETIME_FORMAT / DATE_FORMAT and config/formats/<language>/formats.py says what it is.
+FORMAT_MODULE_PATH = ["config.formats"]
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True
@@ -145,6 +150,8 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else []
+# Files a browser asks for at the site's root (/favicon.ico), served by whitenoise like the static files.
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -286,4 +293,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # django-axes logs every successful login at INFO ("Deleted 0 failed login attempts"); its warnings
+    # (lockouts) are what an operator needs.
+    "loggers": {"axes": {"level": "WARNING"}},
 }

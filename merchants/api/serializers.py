@@ -4,7 +4,7 @@ from rest_framework import serializers
 from allowance.api.base import StrictSerializer, text_validators
 from allowance.api.fields import AmountField, IdField
 from allowance.api.serializers import CampaignOutput, WalletOutput
-from allowance.models import MAX_ID
+from allowance.models import MAX_ID, MAX_PER_CONSUMER_LIMIT, MAX_STOCK
 
 
 class MerchantCampaignOutput(CampaignOutput):
@@ -26,8 +26,10 @@ class CampaignInput(StrictSerializer):
     starts_at = serializers.DateTimeField()
     ends_at = serializers.DateTimeField()
     valid_until = serializers.DateTimeField()
-    per_consumer_limit = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False, default=1)
-    stock = serializers.IntegerField(min_value=1, max_value=2_000_000_000, required=False, allow_null=True, default=None)
+    per_consumer_limit = serializers.IntegerField(min_value=1, max_value=MAX_PER_CONSUMER_LIMIT, required=False,
+                                                  default=1)
+    stock = serializers.IntegerField(min_value=1, max_value=MAX_STOCK, required=False, allow_null=True,
+                                     default=None)
 
     def validate(self, data):
         problems = {}

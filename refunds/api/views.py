@@ -5,7 +5,8 @@ from rest_framework.response import Response
 
 from allowance.api import examples as ex
 from allowance.api.base import (
-    PAGE_PARAMETERS, ApiView, EmptyBodySerializer, MoneyApiView, paged_response, query_params, scoped_get,
+    PAGE_PARAMETERS, ApiView, EmptyBodySerializer, MerchantApiView, MoneyApiView, paged_response, query_params,
+    scoped_get,
 )
 from allowance.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from allowance.models import Wallet
@@ -69,7 +70,8 @@ class WithdrawalCreateApi(MoneyApiView):
         operation_id="wallets_withdrawals_create", tags=["consumer"], request=EmptyBodySerializer,
         parameters=[IDEMPOTENCY_PARAMETER], responses={201: WithdrawalRequestOutput},
         examples=[ex.response("Held (the wallet was spent from)", ex.REQUEST_PENDING, 201)],
-        description="Withdraw the wallet's principal: refunded at once if never spent, else held 48 hours.",
+        description="Withdraw the wallet's principal: refunded at once if never spent, else held for "
+                    "WITHDRAWAL_HOLD_SECONDS (48 hours by default).",
     )
     @idempotent
     def post(self, request, pk):
@@ -112,7 +114,7 @@ class WithdrawalCancelApi(MoneyApiView):
 # --- merchant staff ------------------------------------------------------------------------
 
 
-class MerchantWithdrawalListApi(ApiView):
+class MerchantWithdrawalListApi(MerchantApiView):
     @extend_schema(
         operation_id="merchant_withdrawals_list", tags=["merchant"], responses=MerchantWithdrawalRequestOutput(many=True),
         parameters=[WithdrawalStatusQuery, *PAGE_PARAMETERS],
