@@ -89,6 +89,9 @@ class Wallet(models.Model):
     valid_until = models.DateTimeField(_("valid until"))  # the campaign's, copied: it orders spending
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # The outbox of the expiry reminder: empty until the reminder job has emailed the consumer, seven days
+    # before valid_until (allowance.reminders).
+    expiry_reminded_at = models.DateTimeField(_("expiry reminder sent at"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("wallet")
@@ -96,6 +99,12 @@ class Wallet(models.Model):
         indexes = [
             models.Index(fields=["consumer", "store", "valid_until", "id"], name="wallet_spend_order"),
             models.Index(fields=["valid_until"], name="wallet_open_by_validity", condition=~Q(status="closed")),
+            # Insights: the liability of a campaign is read from this index alone (docs/perf.md, "Insights").
+            models.Index(fields=["campaign"], include=["principal", "bonus", "valid_until"],
+                         name="wallet_open_by_campaign", condition=~Q(status="closed")),
+            # The reminder job's query: only open wallets not yet reminded.
+            models.Index(fields=["valid_until", "id"], name="wallet_expiry_unreminded",
+                         condition=~Q(status="closed") & Q(expiry_reminded_at__isnull=True)),
         ]
         constraints = [
             models.UniqueConstraint(fields=["consumer", "campaign"], name="wallet_one_per_consumer_campaign"),
@@ -151,6 +160,9 @@ class Payment(models.Model):
     class Meta:
         verbose_name = _("payment")
         verbose_name_plural = _("payments")
+        # Insights: a campaign's sales over a date range.
+        indexes = [models.Index(fields=["campaign", "created_at"], include=["amount", "credit_amount"],
+                                name="payment_by_campaign_time")]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
             models.CheckConstraint(condition=Q(refunded_amount__gte=0), name="payment_refunded_not_negative"),
@@ -265,6 +277,9 @@ class LedgerEntry(models.Model):
             models.Index(fields=["wallet", "id"], name="ledger_by_wallet"),
             *(models.Index(fields=[cause], name=f"ledger_by_{cause}", condition=Q(**{f"{cause}__isnull": False}))
               for cause in ("payment", "order", "request", "refund", "actor")),
+            # Insights: spends and returns over a date range (only those kinds are indexed).
+            models.Index(fields=["created_at"], include=["wallet", "principal_delta", "bonus_delta"],
+                         name="ledger_spends_by_time", condition=Q(kind__in=["spend", "spend_return"])),
         ]
 
     def __str__(self):

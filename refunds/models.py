@@ -48,6 +48,8 @@ class WithdrawalRequest(models.Model):
             # The notify job's query: only held requests whose staff email has not gone out yet.
             models.Index(fields=["requested_at", "id"], name="withdrawal_staff_unnotified",
                          condition=Q(status="pending", staff_notified_at__isnull=True)),
+            # Insights: requests that ended in a date range.
+            models.Index(fields=["resolved_at"], name="withdrawal_by_resolved_at", condition=Q(resolved_at__isnull=False)),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -116,6 +118,8 @@ class Refund(models.Model):
             models.Index(
                 fields=["next_attempt_at", "id"], name="refund_payout_open", condition=Q(payout_status="processing")
             ),
+            # The finance export: refunds in a date range.
+            models.Index(fields=["created_at", "id"], name="refund_by_created"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
