@@ -1,4 +1,6 @@
 """Campaigns, wallets, payments, orders and the append-only ledger. Amounts are integer fen."""
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -135,6 +137,16 @@ class Wallet(models.Model):
 
     def is_expired(self, now=None) -> bool:
         return (now or timezone.now()) >= self.valid_until
+
+    def expires_soon(self, now=None) -> bool:
+        """Open, holding money, and within EXPIRY_REMINDER_DAYS of valid_until: My Allowance shows the notice."""
+        now = now or timezone.now()
+        return (self.status != self.Status.CLOSED and self.total > 0
+                and now < self.valid_until <= now + timedelta(days=settings.EXPIRY_REMINDER_DAYS))
+
+    @property
+    def expiry_notice(self) -> bool:
+        return self.expires_soon()
 
     def is_usable(self, now=None) -> bool:
         return self.status == self.Status.ACTIVE and not self.is_expired(now)
