@@ -2,7 +2,8 @@
 
 The data is the search phase's (one campaign, N wallets bought three days ago, spent, a share withdrawn:
 refunded, cancelled, held or due), so every figure has rows to read; the range is the page's default, the last
-30 days, which holds all of them. Each sample is `refunds.insights.insights_for_staff`, evaluated, for the
+30 days, which holds all of them. Those days have settled, so the first call rolls them up once (timed apart:
+`insights_first_ms`; in production the beat does it) and every later call reads the kept days plus today. Each sample is `refunds.insights.insights_for_staff`, evaluated, for the
 store's staff member. `RESULT insights_p95_ms`; target <= 200 at 1,000,000 wallets.
 """
 import statistics
@@ -28,6 +29,7 @@ def phase_insights(args, results: dict, fresh, say) -> None:
     staff = get_user_model().objects.get(username="bench-staff")
     start, end = insights_default_range()
 
+    # The first call after the data arrived rolls the settled days up (the beat's job does this every 30 min).
     first = time.perf_counter()
     insights = insights_for_staff(user=staff, start=start, end=end)
     first_ms = (time.perf_counter() - first) * 1000
@@ -48,7 +50,7 @@ def phase_insights(args, results: dict, fresh, say) -> None:
         insights_for_staff(user=staff, start=start, end=end)
         samples.append((time.perf_counter() - started) * 1000)
     q = statistics.quantiles(samples, n=100, method="inclusive")
-    say(f"  insights_for_staff: first {first_ms:.0f} ms, then p50 {q[49]:.0f} ms, p95 {q[94]:.0f} ms "
+    say(f"  insights_for_staff: first (rolls {have:,} wallets' days up) {first_ms:.0f} ms, then p50 {q[49]:.0f} ms, p95 {q[94]:.0f} ms "
         f"({len(samples)} samples)")
     with connection.cursor() as cur:  # where the time goes, per query
         for name, sql in _EXPLAINED.items():
@@ -60,11 +62,8 @@ def phase_insights(args, results: dict, fresh, say) -> None:
 
 
 _EXPLAINED = {
-    "sold (payments)": "SELECT count(*), sum(amount) FROM allowance_payment WHERE campaign_id = %(campaign_id)s"
-                       " AND created_at >= now() - interval '30 days'",
-    "spent (ledger)": "SELECT sum(e.principal_delta + e.bonus_delta) FROM allowance_ledgerentry e JOIN allowance_wallet w"
-                      " ON w.id = e.wallet_id WHERE e.kind IN ('spend', 'spend_return')"
-                      " AND e.created_at >= now() - interval '30 days' AND w.campaign_id = %(campaign_id)s",
-    "outstanding (wallets)": "SELECT sum(principal), sum(bonus) FROM allowance_wallet WHERE campaign_id = %(campaign_id)s"
-                             " AND status <> 'closed'",
+    "kept hours (InsightsHour)": "SELECT count(*) FROM refunds_insightshour WHERE campaign_id = %(campaign_id)s",
+    "last hour's ledger (BRIN)": "SELECT sum(e.principal_delta) FROM allowance_ledgerentry e JOIN allowance_wallet w"
+                             " ON w.id = e.wallet_id WHERE e.created_at >= date_trunc('hour', now() - interval '15 minutes')"
+                             " AND w.campaign_id = %(campaign_id)s",
 }

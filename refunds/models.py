@@ -5,7 +5,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from allowance.models import Order, Payment, Wallet
+from allowance.models import Campaign, Order, Payment, Wallet
 
 
 class WithdrawalRequest(models.Model):
@@ -171,3 +171,33 @@ class SandboxPayout(models.Model):
 
     def __str__(self):
         return self.key
+
+
+class InsightsHour(models.Model):
+    """One campaign's figures for one settled local hour (refunds.insights): written once, never changed."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()  # local (TIME_ZONE)
+    hour = models.PositiveSmallIntegerField()  # local, 0–23
+    figures = models.JSONField(default=dict)
+
+    class Meta:
+        verbose_name = _("insights hour")
+        verbose_name_plural = _("insights hours")
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "day", "hour"], name="insights_hour_once_per_campaign"),
+        ]
+
+
+class InsightsRollup(models.Model):
+    """How far a campaign's InsightsHour rows go (every hour before `through` is kept) and its outstanding
+    principal and bonus at `through`. Locked while rolling up."""
+
+    campaign = models.OneToOneField(Campaign, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    through = models.DateTimeField(null=True, blank=True)
+    principal = models.BigIntegerField(default=0)
+    bonus = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("insights roll-up")
+        verbose_name_plural = _("insights roll-ups")

@@ -249,6 +249,7 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": max(NOTIFY_INTERVAL_SECONDS, 5)},
     },
     "purge-idempotency-keys": {"task": "allowance.tasks.purge_idempotency_keys", "schedule": timedelta(hours=1)},
+    "roll-up-insights": {"task": "refunds.tasks.roll_up_insights", "schedule": timedelta(minutes=30)},
     "remind-expiring-wallets": {
         "task": "allowance.tasks.remind_expiring_wallets",
         "schedule": timedelta(seconds=EXPIRY_REMINDER_INTERVAL_SECONDS),

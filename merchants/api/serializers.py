@@ -109,7 +109,6 @@ class BalanceOutput(serializers.Serializer):
 
 
 class ExpiringOutput(serializers.Serializer):
-    wallets = serializers.IntegerField()
     principal = AmountField(read_only=True)
     bonus = AmountField(read_only=True)
 
@@ -147,10 +146,8 @@ class FiguresOutput(serializers.Serializer):
             "expired_principal": figures.expired_principal,
             "retention_rate": None if figures.retention_rate is None else round(figures.retention_rate, 4),
             "median_refund_seconds": figures.median_refund_seconds,
-            "expiring_7d": {"wallets": figures.expiring_7d_wallets, "principal": figures.expiring_7d_principal,
-                            "bonus": figures.expiring_7d_bonus},
-            "expiring_30d": {"wallets": figures.expiring_30d_wallets, "principal": figures.expiring_30d_principal,
-                             "bonus": figures.expiring_30d_bonus},
+            "expiring_7d": {"principal": figures.expiring_7d_principal, "bonus": figures.expiring_7d_bonus},
+            "expiring_30d": {"principal": figures.expiring_30d_principal, "bonus": figures.expiring_30d_bonus},
         })
 
 

@@ -26,7 +26,7 @@ def test_staff_get_their_stores_figures_as_yuan_strings(season):
     assert {c["name"] for c in body["campaigns"]} == {"pay 80 get 100", "pay 100 get 110", "pay 50 get 60"}
     assert len(body["days"]) == 3 and set(body["days"][0]) == {"date", "sold", "spent", "withdrawn", "expired"}
     short = next(c for c in body["campaigns"] if c["id"] == season.short.pk)
-    assert short["figures"]["expiring_7d"]["wallets"] == 1
+    assert short["figures"]["expiring_7d"] == {"principal": "97.28", "bonus": "9.72"}  # 107.00 left of pay 100 get 110
 
 
 def test_one_campaign_by_id(season):
