@@ -45,10 +45,11 @@ def daily_chart_svg(*, days, series: list[tuple[str, str, str]], title: str, emp
         v = bottom + span * k / 4
         out.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(v):.1f}" y2="{y(v):.1f}"/>')
         out.append(f'<text class="axis" x="{LEFT - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{fen_to_yuan(int(v))}</text>')
-    every = max(1, -(-n // 8))  # at most about 8 date labels
+    every = max(1, -(-n // 8))  # at most about 8 date labels, the last day always, none crowding it
     for i, d in enumerate(days):
-        if i % every == 0 or i == n - 1:
-            out.append(f'<text class="axis" x="{x(i):.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle">'
+        if i == n - 1 or (i % every == 0 and n - 1 - i >= every * 0.6):
+            anchor = "end" if i == n - 1 and n > 1 else "start" if i == 0 and n > 1 else "middle"
+            out.append(f'<text class="axis" x="{x(i):.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="{anchor}">'
                        f'{d.day:%m-%d}</text>')
     for (attr, label, css), vals in zip(series, values):
         points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(vals))

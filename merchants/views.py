@@ -158,8 +158,9 @@ def retention_message_view(request, pk: int):
 def insights(request):
     stores = list(stores_for_staff(user=request.user).order_by("name"))
     campaigns = list(Campaign.objects.filter(store__in=stores).order_by("-starts_at", "-pk"))
-    form = InsightsFilterForm(request.GET or None, stores=stores, campaigns=campaigns)
     start, end = insights_default_range()
+    form = InsightsFilterForm(request.GET or None, stores=stores, campaigns=campaigns,
+                              initial={"start": start, "end": end})
     store = campaign = None
     if form.is_bound and form.is_valid():
         start, end = form.cleaned_data["start"], form.cleaned_data["end"]

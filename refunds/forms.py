@@ -19,8 +19,10 @@ class InsightsFilterForm(forms.Form):
 
     store = forms.TypedChoiceField(label=_("Store"), required=False, coerce=int, empty_value=None)
     campaign = forms.TypedChoiceField(label=_("Campaign"), required=False, coerce=int, empty_value=None)
-    start = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.DateField(label=_("From"), required=False,
+                            widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    end = forms.DateField(label=_("To"), required=False,
+                          widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
 
     def __init__(self, *args, stores, campaigns, **kwargs):
         super().__init__(*args, **kwargs)
