@@ -32,14 +32,12 @@ class InsightsFilterForm(forms.Form):
     def clean(self):
         from datetime import timedelta
 
-        from refunds.insights import MAX_RANGE_DAYS, insights_default_range
+        from refunds.insights import FIRST_DAY, insights_default_range, insights_range_check
 
         data = super().clean()
         end = data.get("end") or insights_default_range()[1]
-        start = data.get("start") or end - timedelta(days=29)
-        if start > end:
-            self.add_error("start", _("The first day must not be after the last day."))
-        elif (end - start).days >= MAX_RANGE_DAYS:
-            self.add_error("end", _("At most %(days)d days at a time.") % {"days": MAX_RANGE_DAYS})
+        start = data.get("start") or max(end - timedelta(days=29), min(end, FIRST_DAY))
+        for name, message in insights_range_check(start, end).items():
+            self.add_error({"from": "start", "to": "end"}[name], message)
         data["start"], data["end"] = start, end
         return data

@@ -27,6 +27,7 @@ from refunds.models import InsightsHour, InsightsRollup
 
 RESOLUTIONS = ("instant", "merchant", "auto", "expiry", "cancelled", "retained")
 MAX_RANGE_DAYS = 366
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
 SETTLE_MARGIN = timedelta(minutes=15)
 
 
@@ -158,6 +159,22 @@ def insights_default_range(*, today: date | None = None) -> tuple[date, date]:
     """The last 30 days, today included."""
     today = today or timezone.localdate()
     return today - timedelta(days=29), today
+
+
+def insights_range_check(start: date, end: date) -> dict[str, str]:
+    """What is wrong with a range of days, {"from" or "to": message}; empty if nothing. Shared by the page, the
+    API and the refunds export."""
+    from django.utils.translation import gettext as _
+
+    problems = {name: _("Choose a day from %(first)s to %(last)s.") % {"first": FIRST_DAY, "last": LAST_DAY}
+                for name, day in (("from", start), ("to", end)) if not FIRST_DAY <= day <= LAST_DAY}
+    if problems:
+        return problems
+    if start > end:
+        return {"from": _("The first day must not be after the last day.")}
+    if (end - start).days >= MAX_RANGE_DAYS:
+        return {"to": _("At most %(days)d days at a time.") % {"days": MAX_RANGE_DAYS}}
+    return {}
 
 
 def _midnight(day: date) -> datetime:

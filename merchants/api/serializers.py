@@ -85,14 +85,13 @@ class InsightsQuery(serializers.Serializer):
     def validate(self, data):
         from datetime import timedelta
 
-        from refunds.insights import MAX_RANGE_DAYS, insights_default_range
+        from refunds.insights import FIRST_DAY, insights_default_range, insights_range_check
 
         end = data.get("to") or insights_default_range()[1]
-        start = data.get("from") or end - timedelta(days=29)
-        if start > end:
-            raise serializers.ValidationError({"from": ["The first day must not be after the last day."]})
-        if (end - start).days >= MAX_RANGE_DAYS:
-            raise serializers.ValidationError({"to": [f"At most {MAX_RANGE_DAYS} days at a time."]})
+        start = data.get("from") or max(end - timedelta(days=29), min(end, FIRST_DAY))
+        problems = insights_range_check(start, end)
+        if problems:
+            raise serializers.ValidationError({name: [message] for name, message in problems.items()})
         data["from"], data["to"] = start, end
         return data
 

@@ -58,7 +58,8 @@ def test_a_campaign_of_another_of_the_callers_stores_is_not_mixed_up(season):
 @pytest.mark.parametrize("query, field", [
     ({"from": "2026-13-01"}, "from"), ({"to": "yesterday"}, "to"), ({"from": "2026-03-02", "to": "2026-03-01"}, "from"),
     ({"from": "2024-01-01", "to": "2026-01-01"}, "to"), ({"store": "abc"}, "store"), ({"campaign": "0"}, "campaign"),
-    ({"store": ""}, "store"), ({"campaign": str(2**70)}, "campaign"),
+    ({"store": ""}, "store"), ({"campaign": str(2**70)}, "campaign"), ({"to": "9999-12-31"}, "to"),
+    ({"from": "0001-01-01", "to": "0001-01-02"}, "from"),
 ])
 def test_bad_dates_and_ids_are_a_clear_400(season, query, field):
     answer = client_for(season.staff).get(URL, query)
@@ -91,6 +92,13 @@ def test_the_page_answers_bad_dates_with_the_form_error_not_a_500(season, client
     page = client.get("/merchant/insights/", {"start": "2026-03-05", "end": "2026-03-01"})
     assert page.status_code == 200
     assert "The first day must not be after the last day." in page.content.decode()
+
+
+def test_the_page_and_the_export_answer_days_out_of_range_clearly(season, client):
+    client.force_login(season.staff)
+    page = client.get("/merchant/insights/", {"start": "9999-12-30", "end": "9999-12-31"})
+    assert page.status_code == 200 and "Choose a day from 2000-01-01 to 2099-12-31." in page.content.decode()
+    assert client.get("/merchant/exports/refunds.csv", {"start": "9999-12-30", "end": "9999-12-31"}).status_code == 400
 
 
 def test_the_page_is_for_merchant_staff_only(season, client):
