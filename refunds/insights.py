@@ -291,8 +291,8 @@ def _hour_figures(ids: list[int], *, lo: datetime, hi: datetime) -> dict[tuple[i
             " sum(credit_amount - amount)"
             " FROM allowance_payment WHERE campaign_id = ANY(%(ids)s) AND created_at >= %(lo)s AND created_at < %(hi)s"
             " GROUP BY 1, 2", params)
-        for campaign_id, day, count, principal, bonus in cur.fetchall():
-            f = at(campaign_id, day)
+        for campaign_id, hour, count, principal, bonus in cur.fetchall():
+            f = at(campaign_id, hour)
             f.sold_count, f.sold_principal, f.sold_bonus = count, int(principal), int(bonus)
 
         # Spent = spends less what returns gave back (to an open wallet, or refunded from a closed one); the net
@@ -304,22 +304,29 @@ def _hour_figures(ids: list[int], *, lo: datetime, hi: datetime) -> dict[tuple[i
             " FROM allowance_ledgerentry e JOIN allowance_wallet w ON w.id = e.wallet_id"
             " WHERE e.created_at >= %(lo)s AND e.created_at < %(hi)s AND w.campaign_id = ANY(%(ids)s)"
             " GROUP BY 1, 2", params)
-        for campaign_id, day, spent, principal, bonus in cur.fetchall():
-            f = at(campaign_id, day)
+        for campaign_id, hour, spent, principal, bonus in cur.fetchall():
+            f = at(campaign_id, hour)
             f.spent, f.principal_delta, f.bonus_delta = int(spent), int(principal), int(bonus)
 
+        # Requests by the hour they ended: outcome, retention, and the time to refund of the consumer's own
+        # withdrawals (instant, merchant, auto; expiry excluded) by the second under ten minutes, by the minute
+        # beyond (so an hour's histogram stays small).
         cur.execute(
             "SELECT w.campaign_id, date_trunc('hour', r.resolved_at AT TIME ZONE %(tz)s),"
             " CASE WHEN r.status = 'refunded' THEN r.resolution ELSE r.status END,"
+            " CASE WHEN r.status = 'refunded' AND r.resolution <> 'expiry' THEN"
+            "   CASE WHEN r.resolved_at - r.requested_at < interval '10 minutes'"
+            "   THEN floor(extract(epoch FROM r.resolved_at - r.requested_at))"
+            "   ELSE floor(extract(epoch FROM r.resolved_at - r.requested_at) / 60) * 60 END::bigint END,"
             " count(*), coalesce(sum(r.principal) FILTER (WHERE r.status = 'refunded'), 0),"
             " count(*) FILTER (WHERE m.asked), count(*) FILTER (WHERE m.asked AND r.status = 'retained')"
             " FROM refunds_withdrawalrequest r JOIN allowance_wallet w ON w.id = r.wallet_id"
             " CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM refunds_retentionmessage m"
             "                                    WHERE m.request_id = r.id) AS asked) m"
             " WHERE r.resolved_at >= %(lo)s AND r.resolved_at < %(hi)s AND w.campaign_id = ANY(%(ids)s)"
-            " GROUP BY 1, 2, 3", params)
-        for campaign_id, day, outcome, count, principal, asked, retained in cur.fetchall():
-            f = at(campaign_id, day)
+            " GROUP BY 1, 2, 3, 4", params)
+        for campaign_id, hour, outcome, seconds, count, principal, asked, retained in cur.fetchall():
+            f = at(campaign_id, hour)
             setattr(f, outcome, getattr(f, outcome) + count)
             f.retention_asked += asked
             f.retention_retained += retained
@@ -327,20 +334,8 @@ def _hour_figures(ids: list[int], *, lo: datetime, hi: datetime) -> dict[tuple[i
                 f.expired_principal += int(principal)
             else:
                 f.withdrawn_principal += int(principal)
-
-        # Time to refund: from the request to its refund, for the consumer's own withdrawals (expiry excluded);
-        # by the second under ten minutes, by the minute beyond (a day's histogram stays small).
-        cur.execute(
-            "SELECT w.campaign_id, date_trunc('hour', r.resolved_at AT TIME ZONE %(tz)s), CASE"
-            " WHEN r.resolved_at - r.requested_at < interval '10 minutes'"
-            " THEN floor(extract(epoch FROM r.resolved_at - r.requested_at))"
-            " ELSE floor(extract(epoch FROM r.resolved_at - r.requested_at) / 60) * 60 END::bigint, count(*)"
-            " FROM refunds_withdrawalrequest r JOIN allowance_wallet w ON w.id = r.wallet_id"
-            " WHERE r.resolved_at >= %(lo)s AND r.resolved_at < %(hi)s AND r.status = 'refunded'"
-            " AND r.resolution IN ('instant', 'merchant', 'auto') AND w.campaign_id = ANY(%(ids)s)"
-            " GROUP BY 1, 2, 3", params)
-        for campaign_id, day, seconds, count in cur.fetchall():
-            at(campaign_id, day).refund_seconds[max(int(seconds), 0)] += count
+            if seconds is not None:
+                f.refund_seconds[max(int(seconds), 0)] += count
     return out
 
 
