@@ -1,5 +1,8 @@
 """Campaigns, wallets, payments, orders and the append-only ledger. Amounts are integer fen."""
+from datetime import timedelta
+
 from django.conf import settings
+from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -100,6 +103,9 @@ class Wallet(models.Model):
     # Set by the expiry job when it could not close this wallet (SPEC §4.8); `reconcile` counts it while open.
     attention_reason = models.CharField(_("needs attention because"), max_length=200, blank=True, default="")
     attention_at = models.DateTimeField(_("marked for attention at"), null=True, blank=True)
+    # The outbox of the expiry reminder: empty until the reminder job has emailed the consumer, seven days
+    # before valid_until (allowance.reminders).
+    expiry_reminded_at = models.DateTimeField(_("expiry reminder sent at"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("wallet")
@@ -108,6 +114,9 @@ class Wallet(models.Model):
             models.Index(fields=["consumer", "store", "valid_until", "id"], name="wallet_spend_order"),
             # The expiry job's keyset: open wallets only, in (valid_until, id) order, so closed history is never read.
             models.Index(fields=["valid_until", "id"], name="wallet_open_by_validity", condition=~Q(status="closed")),
+            # The reminder job's query: only open wallets not yet reminded.
+            models.Index(fields=["valid_until", "id"], name="wallet_expiry_unreminded",
+                         condition=~Q(status="closed") & Q(expiry_reminded_at__isnull=True)),
         ]
         constraints = [
             # At most one OPEN wallet per (consumer, campaign): a closed wallet stays closed, and buying again
@@ -142,6 +151,16 @@ class Wallet(models.Model):
     def is_expired(self, now=None) -> bool:
         return (now or timezone.now()) >= self.valid_until
 
+    def expires_soon(self, now=None) -> bool:
+        """Open, holding money, and within EXPIRY_REMINDER_DAYS of valid_until: My Allowance shows the notice."""
+        now = now or timezone.now()
+        return (self.status != self.Status.CLOSED and self.total > 0
+                and now < self.valid_until <= now + timedelta(days=settings.EXPIRY_REMINDER_DAYS))
+
+    @property
+    def expiry_notice(self) -> bool:
+        return self.expires_soon()
+
     def is_usable(self, now=None) -> bool:
         return self.status == self.Status.ACTIVE and not self.is_expired(now)
 
@@ -166,6 +185,9 @@ class Payment(models.Model):
     class Meta:
         verbose_name = _("payment")
         verbose_name_plural = _("payments")
+        # Insights: a campaign's sales over a date range.
+        indexes = [models.Index(fields=["campaign", "created_at"], include=["amount", "credit_amount"],
+                                name="payment_by_campaign_time")]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
             models.CheckConstraint(condition=Q(refunded_amount__gte=0), name="payment_refunded_not_negative"),
@@ -280,6 +302,9 @@ class LedgerEntry(models.Model):
             models.Index(fields=["wallet", "id"], name="ledger_by_wallet"),
             *(models.Index(fields=[cause], name=f"ledger_by_{cause}", condition=Q(**{f"{cause}__isnull": False}))
               for cause in ("payment", "order", "request", "refund", "actor")),
+            # Insights: the entries since a time (refunds.insights). Entries are appended in time order, so a
+            # block-range index is a few pages and costs the hottest insert path next to nothing.
+            BrinIndex(fields=["created_at"], name="ledger_by_time_brin", autosummarize=True),
         ]
 
     def __str__(self):

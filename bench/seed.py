@@ -148,7 +148,7 @@ CROSS JOIN LATERAL (VALUES
     ('bonus_lapse', 0, -{BONUS}, NULL, NULL, rid, NULL, NULL, %(now)s - interval '1 hour')
 ) AS e(kind, p, b, payment_id, order_id, request_id, refund_id, actor_id, at)
 WHERE e.kind IN ('top_up', 'spend') OR seed.kind = 'refunded'
-ORDER BY seed.i, e.at;
+ORDER BY e.at, seed.i;  -- in time order, as the services append them (the ledger's time index relies on it)
 
 UPDATE allowance_campaign SET sold_count = sold_count + (%(hi)s - %(lo)s + 1) WHERE id = %(campaign_id)s;
 """

@@ -12,3 +12,32 @@ class RetentionMessageForm(forms.Form):
 class MerchantSearchForm(forms.Form):
     account_name = forms.CharField(label=_("Account name"), max_length=64, required=False,
                                    widget=forms.TextInput(attrs={"autocomplete": "off", "type": "search"}))
+
+
+class InsightsFilterForm(forms.Form):
+    """The insights page's filters: a store and a campaign of the staff member's, and the days (both included)."""
+
+    store = forms.TypedChoiceField(label=_("Store"), required=False, coerce=int, empty_value=None)
+    campaign = forms.TypedChoiceField(label=_("Campaign"), required=False, coerce=int, empty_value=None)
+    start = forms.DateField(label=_("From"), required=False,
+                            widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    end = forms.DateField(label=_("To"), required=False,
+                          widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+
+    def __init__(self, *args, stores, campaigns, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["store"].choices = [("", _("All stores")), *((s.pk, s.name) for s in stores)]
+        self.fields["campaign"].choices = [("", _("All campaigns")), *((c.pk, str(c)) for c in campaigns)]
+
+    def clean(self):
+        from datetime import timedelta
+
+        from refunds.insights import FIRST_DAY, insights_default_range, insights_range_check
+
+        data = super().clean()
+        end = data.get("end") or insights_default_range()[1]
+        start = data.get("start") or max(end - timedelta(days=29), min(end, FIRST_DAY))
+        for name, message in insights_range_check(start, end).items():
+            self.add_error({"from": "start", "to": "end"}[name], message)
+        data["start"], data["end"] = start, end
+        return data

@@ -5,7 +5,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from allowance.models import Order, Payment, Wallet
+from allowance.models import Campaign, Order, Payment, Wallet
 
 
 class WithdrawalRequest(models.Model):
@@ -58,6 +58,8 @@ class WithdrawalRequest(models.Model):
             # The same for the consumer's email after an expiry.
             models.Index(fields=["resolved_at", "id"], name="withdrawal_expiry_unnotified",
                          condition=Q(status="refunded", resolution="expiry", consumer_notified_at__isnull=True)),
+            # Insights: requests that ended in a date range.
+            models.Index(fields=["resolved_at"], name="withdrawal_by_resolved_at", condition=Q(resolved_at__isnull=False)),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -142,6 +144,8 @@ class Refund(models.Model):
             models.Index(
                 fields=["next_attempt_at", "id"], name="refund_payout_open", condition=Q(payout_status="processing")
             ),
+            # The finance export: refunds in a date range.
+            models.Index(fields=["created_at", "id"], name="refund_by_created"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
@@ -193,3 +197,33 @@ class SandboxPayout(models.Model):
 
     def __str__(self):
         return self.key
+
+
+class InsightsHour(models.Model):
+    """One campaign's figures for one settled local hour (refunds.insights): written once, never changed."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()  # local (TIME_ZONE)
+    hour = models.PositiveSmallIntegerField()  # local, 0–23
+    figures = models.JSONField(default=dict)
+
+    class Meta:
+        verbose_name = _("insights hour")
+        verbose_name_plural = _("insights hours")
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "day", "hour"], name="insights_hour_once_per_campaign"),
+        ]
+
+
+class InsightsRollup(models.Model):
+    """How far a campaign's InsightsHour rows go (every hour before `through` is kept) and its outstanding
+    principal and bonus at `through`. Locked while rolling up."""
+
+    campaign = models.OneToOneField(Campaign, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    through = models.DateTimeField(null=True, blank=True)
+    principal = models.BigIntegerField(default=0)
+    bonus = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("insights roll-up")
+        verbose_name_plural = _("insights roll-ups")

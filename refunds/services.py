@@ -625,3 +625,12 @@ def _notify(event: str, request_id: int) -> None:
     from refunds.notifications import withdrawal_notify_enqueue
 
     withdrawal_notify_enqueue(event=event, request_id=request_id)
+
+
+# --- finance exports -----------------------------------------------------------------------
+
+
+def export_audit(*, actor, export: str, target, store=None, **filters) -> None:
+    """Record that a staff member exported money data, with the filters, before the first row is sent."""
+    audit_record(actor=actor, action=f"export_{export}", target=target, store=store,
+                 **{name: value for name, value in filters.items() if value not in (None, "")})

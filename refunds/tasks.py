@@ -70,3 +70,11 @@ def withdrawal_notify_fan_out(event: str, request_ids: list[int]) -> int:
     for request_id in request_ids:
         withdrawal_notify_enqueue(event=event, request_id=request_id)
     return len(request_ids)
+
+
+@shared_task
+def roll_up_insights() -> int:
+    """Keep every campaign's settled days of insights (refunds.insights), so pages read small rows."""
+    from refunds.insights import insights_rollup_all
+
+    return insights_rollup_all()

@@ -163,6 +163,9 @@ SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 60)
 SWEEP_BATCH_SIZE = env_int("SWEEP_BATCH_SIZE", 500)
 # How often the staff are emailed about newly held withdrawal requests (the outbox is the request row).
 NOTIFY_INTERVAL_SECONDS = env_int("NOTIFY_INTERVAL_SECONDS", 10)
+# The expiry reminder (email + notice on My Allowance) this many days before valid_until; how often beat looks.
+EXPIRY_REMINDER_DAYS = env_int("EXPIRY_REMINDER_DAYS", 7)
+EXPIRY_REMINDER_INTERVAL_SECONDS = env_int("EXPIRY_REMINDER_INTERVAL_SECONDS", 300)
 MAX_AMOUNT_FEN = env_int("MAX_AMOUNT_FEN", 100_000_000)  # 1,000,000.00 yuan
 IDEMPOTENCY_KEY_TTL_SECONDS = env_int("IDEMPOTENCY_KEY_TTL_SECONDS", 86400)
 
@@ -260,6 +263,12 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": max(NOTIFY_INTERVAL_SECONDS, 5)},
     },
     "purge-idempotency-keys": {"task": "allowance.tasks.purge_idempotency_keys", "schedule": timedelta(hours=1)},
+    "roll-up-insights": {"task": "refunds.tasks.roll_up_insights", "schedule": timedelta(minutes=30)},
+    "remind-expiring-wallets": {
+        "task": "allowance.tasks.remind_expiring_wallets",
+        "schedule": timedelta(seconds=EXPIRY_REMINDER_INTERVAL_SECONDS),
+        "options": {"expires": max(EXPIRY_REMINDER_INTERVAL_SECONDS, 5)},
+    },
 }
 
 # --- Payment gateway and payouts --------------------------------------------

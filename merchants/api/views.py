@@ -1,5 +1,6 @@
 """Merchant staff API: their stores' campaigns, user management search and the summary. Only their stores."""
 from django.db.models import Prefetch
+from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -11,8 +12,8 @@ from allowance.api.base import (
 )
 from allowance.models import Campaign, Wallet
 from merchants.api.serializers import (
-    CampaignInput, CampaignStateQuery, MerchantCampaignOutput, MerchantUserOutput, SummaryOutput, SummaryQuery,
-    UserSearchQuery,
+    CampaignInput, CampaignStateQuery, InsightsOutput, InsightsQuery, MerchantCampaignOutput, MerchantUserOutput,
+    SummaryOutput, SummaryQuery, UserSearchQuery,
 )
 from merchants.selectors import consumers_search, stores_for_staff
 
@@ -106,3 +107,27 @@ class MerchantSummaryApi(MerchantApiView):
         query = query_params(SummaryQuery, request)
         store = scoped_get(stores_for_staff(user=request.user), query["store"]) if "store" in query else None
         return Response(SummaryOutput(selectors.merchant_summary(user=request.user, store=store)).data)
+
+
+class MerchantInsightsApi(ApiView):
+    @extend_schema(
+        operation_id="merchant_insights", tags=["merchant"], responses=InsightsOutput, parameters=[InsightsQuery],
+        description=(
+            "Campaign insights over the days `from`..`to` (local calendar days, both included; default the last "
+            "30): sold, spent through allowance, withdrawals by outcome, retention rate, median time to refund and "
+            "a daily series; outstanding and expiring are the open wallets now. For each campaign and in `total`."
+        ),
+    )
+    def get(self, request):
+        from refunds.insights import insights_for_staff
+
+        if not stores_for_staff(user=request.user).exists():
+            raise PermissionDenied("Only merchant staff can see insights.")
+        query = query_params(InsightsQuery, request)
+        store = scoped_get(stores_for_staff(user=request.user), query["store"]) if "store" in query else None
+        campaign = scoped_get(campaigns_for_staff(request.user), query["campaign"]) if "campaign" in query else None
+        if store is not None and campaign is not None and campaign.store_id != store.pk:
+            raise Http404
+        insights = insights_for_staff(user=request.user, store=store, campaign=campaign,
+                                      start=query["from"], end=query["to"])
+        return Response(InsightsOutput(insights).data)
