@@ -8,10 +8,10 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('allowance', '0008_ledger_partial_cause_indexes'),
+        ('allowance', '0011_wallet_open_by_validity_keyset'),
         ('consumers', '0001_initial'),
         ('merchants', '0001_initial'),
-        ('refunds', '0005_drop_request_wallet_index'),
+        ('refunds', '0007_expiry_email_outbox'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

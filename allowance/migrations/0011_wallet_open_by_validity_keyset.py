@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('allowance', '0009_wallet_attention_mark'),
+        ('allowance', '0010_wallet_closed_stays_closed'),
         ('consumers', '0001_initial'),
         ('merchants', '0001_initial'),
     ]
