@@ -94,13 +94,13 @@ INSERT INTO consumers_consumer (id, user_id, account_name, account_key, created_
 SELECT cid, uid, %(prefix)s || i, lower(%(prefix)s || i), %(now)s - interval '3 days' FROM seed;
 
 INSERT INTO allowance_wallet (id, consumer_id, campaign_id, store_id, paid, credited, principal, bonus, status,
-                              valid_until, created_at, closed_at)
+                              valid_until, created_at, closed_at, attention_reason)
 SELECT wid, cid, %(campaign_id)s, %(store_id)s, {PAY}, {CREDIT},
        CASE WHEN kind = 'refunded' THEN 0 ELSE {PRINCIPAL} END,
        CASE WHEN kind = 'refunded' THEN 0 ELSE {BONUS} END,
        CASE WHEN kind IN ('due', 'held') THEN 'frozen' WHEN kind = 'refunded' THEN 'closed' ELSE 'active' END,
        %(valid_until)s, %(now)s - interval '3 days',
-       CASE WHEN kind = 'refunded' THEN %(now)s - interval '1 day' END
+       CASE WHEN kind = 'refunded' THEN %(now)s - interval '1 day' END, ''
 FROM seed;
 
 INSERT INTO allowance_payment (id, consumer_id, wallet_id, campaign_id, amount, credit_amount, refunded_amount, status,
@@ -116,7 +116,7 @@ INSERT INTO allowance_orderallocation (order_id, wallet_id, principal, bonus, re
 SELECT oid, wid, {SPENT_PRINCIPAL}, {SPENT_BONUS}, 0, 0 FROM seed;
 
 INSERT INTO refunds_withdrawalrequest (id, wallet_id, status, resolution, principal, bonus_lapsed, requested_at, due_at,
-                                       resolved_at, resolved_by_id)
+                                       resolved_at, resolved_by_id, attention_reason)
 SELECT rid, wid,
        CASE kind WHEN 'due' THEN 'pending' WHEN 'held' THEN 'pending' ELSE kind END,
        CASE WHEN kind = 'refunded' THEN 'auto' END,
@@ -125,7 +125,7 @@ SELECT rid, wid,
        CASE WHEN kind = 'held' THEN %(now)s + interval '47 hours' ELSE %(now)s - interval '1 hour' END,
        CASE WHEN kind = 'cancelled' THEN %(now)s - interval '48 hours'
             WHEN kind = 'refunded' THEN %(now)s - interval '1 hour' END,
-       CASE WHEN kind = 'cancelled' THEN uid END
+       CASE WHEN kind = 'cancelled' THEN uid END, ''
 FROM seed WHERE rid IS NOT NULL;
 
 INSERT INTO refunds_refund (id, wallet_id, request_id, order_id, kind, amount, payout_status, payout_attempts,
