@@ -101,7 +101,7 @@ class Wallet(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     # Set by the expiry job when it could not close this wallet (SPEC §4.8); `reconcile` counts it while open.
-    attention_reason = models.CharField(_("needs attention because"), max_length=200, blank=True, default="")
+    attention_reason = models.CharField(_("needs attention because"), max_length=200, blank=True, default="", db_default="")
     attention_at = models.DateTimeField(_("marked for attention at"), null=True, blank=True)
     # The outbox of the expiry reminder: empty until the reminder job has emailed the consumer, seven days
     # before valid_until (allowance.reminders).

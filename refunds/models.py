@@ -42,7 +42,7 @@ class WithdrawalRequest(models.Model):
     consumer_notified_at = models.DateTimeField(_("consumer notified at"), null=True, blank=True, editable=False)
     # Set by the scheduled job when it could not resolve this request (SPEC §4.8): it rolled the row back alone
     # and went on; an admin looks at it, `reconcile` counts it while it is still pending.
-    attention_reason = models.CharField(_("needs attention because"), max_length=200, blank=True, default="")
+    attention_reason = models.CharField(_("needs attention because"), max_length=200, blank=True, default="", db_default="")
     attention_at = models.DateTimeField(_("marked for attention at"), null=True, blank=True)
 
     class Meta:
