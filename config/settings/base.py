@@ -87,7 +87,7 @@ if not DATABASE_URL.startswith(("postgres://", "postgresql://")):
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured(
-        "DATABASE_URL must name a PostgreSQL database (postgres://…). `make run` and `make test` start an "
+        "DATABASE_URL must be set to a PostgreSQL database (postgres://…). `make run` and `make test` start an "
         "embedded PostgreSQL and Redis when it is unset; see the README's configuration table.")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("CONN_MAX_AGE", 60))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
