@@ -124,8 +124,10 @@ def test_the_shared_limiter_never_exceeds_its_rate_across_threads_and_limiters(r
     stamps.sort()
     assert len(stamps) == calls
     assert stamps[-1] - started >= (calls - 1) / rate * 0.97
+    # Slots are handed out exactly 1/rate apart; a thread the OS wakes late (a loaded machine) lands next to the
+    # following slot, so calls may bunch by up to the tenth of a second's burst the provider's bucket allows.
     busiest = max(sum(1 for s in stamps[i:] if s - stamps[i] < 0.5) for i in range(len(stamps)))
-    assert busiest <= rate * 0.5 + 3  # a thread woken late may land next to the following slot
+    assert busiest <= rate * 0.5 + rate / 10
 
 
 @pytest.mark.django_db(transaction=True)
