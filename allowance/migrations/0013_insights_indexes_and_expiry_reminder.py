@@ -8,10 +8,10 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('allowance', '0011_wallet_open_by_validity_keyset'),
+        ('allowance', '0012_wallet_open_by_validity_keyset'),
         ('consumers', '0001_initial'),
         ('merchants', '0001_initial'),
-        ('refunds', '0007_expiry_email_outbox'),
+        ('refunds', '0008_expiry_email_outbox'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

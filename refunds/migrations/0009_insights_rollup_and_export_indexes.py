@@ -8,8 +8,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('allowance', '0012_insights_indexes_and_expiry_reminder'),
-        ('refunds', '0007_expiry_email_outbox'),
+        ('allowance', '0013_insights_indexes_and_expiry_reminder'),
+        ('refunds', '0008_expiry_email_outbox'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -12,7 +12,7 @@ MARK_PAST_EXPIRIES_NOTIFIED = (
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('refunds', '0006_withdrawal_attention_mark'),
+        ('refunds', '0007_attention_reason_db_default'),
     ]
 
     operations = [

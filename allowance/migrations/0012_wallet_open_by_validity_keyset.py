@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('allowance', '0010_wallet_closed_stays_closed'),
+        ('allowance', '0011_attention_reason_db_default'),
         ('consumers', '0001_initial'),
         ('merchants', '0001_initial'),
     ]
