@@ -19,6 +19,7 @@ RUN pip install -r requirements.txt
 COPY . .
 # Static files are served by the app itself (whitenoise, no CDN); translations compiled into the image.
 RUN DJANGO_SETTINGS_MODULE=config.settings.production SECRET_KEY=build-only ALLOWED_HOSTS=localhost \
+        DATABASE_URL=postgres://build@localhost/build CELERY_BROKER_URL=redis://localhost/0 \
         python manage.py collectstatic --noinput -v0 \
     && if [ -d locale ]; then python manage.py compilemessages --ignore=var -v0; fi \
     && useradd --create-home --uid 1000 app \

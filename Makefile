@@ -1,45 +1,42 @@
-# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`. Both install
+# requirements-dev.txt (production's packages + embedded servers + test tools) and, when DATABASE_URL /
+# REDIS_URL / CELERY_BROKER_URL are unset, start an embedded PostgreSQL and Redis (scripts/embedded.py).
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Two xdist workers (the suite's wall time on 2 cores: see the README); PYTEST_ARGS adds to them.
+PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: install test run migrate bench
+.PHONY: install test run bench chaos chaos-smoke
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-migrate: install
-	$(BIN)/python manage.py migrate --noinput
-
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
-# `make run [PORT=8000]`: install, migrate, seed the demo, compile translations (if gettext's msgfmt is
-# there) and run web + Celery worker + Celery beat in the foreground; Ctrl-C stops all three.
-# SQLite and a file broker under var/ unless DATABASE_URL / CELERY_BROKER_URL say otherwise.
+# `make run [PORT=8000]`: install, then scripts/run.py: embedded servers (unless URLs are given), migrate,
+# seed the demo, compile translations (if gettext's msgfmt is there), and web + Celery worker + Celery beat
+# in the foreground. Ctrl-C stops all of them, servers included.
 PORT ?= 8000
 run: install
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo
-	@if [ -n "$$(find . -path ./$(VENV) -prune -o -path ./var -prune -o -type d -name locale -print -quit)" ]; then \
-		if command -v msgfmt >/dev/null 2>&1; then \
-			$(BIN)/python manage.py compilemessages --ignore=$(VENV) --ignore=var --ignore=node_modules -v0; \
-		else echo "msgfmt (gettext) not found: using the translations as committed"; fi; \
-	fi
 	$(BIN)/python scripts/run.py --port $(PORT)
 
 # `make chaos [CHAOS_ARGS="--seed 2 --ops 5000"]`: the real stack (PostgreSQL database sa_chaos, its own
 # redis-server on :6390, gunicorn on :8053, two Celery workers, beat) under seeded load and injected faults;
 # exits non-zero on any 5xx, drift or double payout. Not part of `make test`. See chaos/run.py.
 CHAOS_ARGS ?=
-.PHONY: chaos
 chaos: install
 	$(BIN)/python -m chaos.run $(CHAOS_ARGS)
+
+# `make chaos-smoke`: the same faults in a ~2–3 minute profile, including a mass expiry; CI runs it.
+chaos-smoke: install
+	$(BIN)/python -m chaos.run --profile smoke $(CHAOS_ARGS)
 
 # Benchmarks (issue 7): PostgreSQL and Redis required, database sa_bench (emptied by the run), Redis DB 5.
 # Sizes are flags: make bench BENCH_ARGS="--n 100000 --rss-n 1000000 --curve-extra 1000000"

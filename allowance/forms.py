@@ -1,4 +1,4 @@
-"""Page forms for paying orders and returning them. Amounts are typed in yuan, kept in fen."""
+"""Page forms for buying, paying orders, returns and campaigns. Amounts are typed in yuan, kept in fen."""
 from django import forms
 from django.utils.translation import gettext_lazy as _
 

@@ -46,6 +46,13 @@ def wallets_lock_skip_locked(*, ids, open_only: bool = False):
     return wallets.order_by("pk")
 
 
+def wallets_to_remind_claim(*, queryset, limit: int) -> list[int]:
+    """The expiry-reminder outbox: claim up to `limit` of these wallets, SKIP LOCKED (two workers share the work),
+    soonest expiry first. Nothing else is locked in that transaction."""
+    return list(queryset.select_for_update(of=("self",), skip_locked=True)
+                .order_by("valid_until", "pk").values_list("pk", flat=True)[:limit])
+
+
 def payments_lock(*, wallet_ids):
     """The wallets' payments (after the wallets), by wallet then newest first: the order a refund takes them."""
     return (Payment.objects.select_for_update(of=("self",)).filter(wallet_id__in=sorted(set(wallet_ids)))

@@ -1,5 +1,8 @@
 """Campaigns, wallets, payments, orders and the append-only ledger. Amounts are integer fen."""
+from datetime import timedelta
+
 from django.conf import settings
+from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -7,6 +10,11 @@ from django.utils.translation import gettext_lazy as _
 
 from consumers.models import Consumer
 from merchants.models import Store
+
+# Bounds for a campaign's counts, well inside the integer columns that hold them (2^31 − 1), so that a form or
+# the API refuses a larger number with a field error instead of the database refusing it with a 500.
+MAX_PER_CONSUMER_LIMIT = 1_000_000
+MAX_STOCK = 2_000_000_000
 
 
 def split_principal(*, total: int, paid: int, credited: int) -> int:
@@ -68,14 +76,18 @@ class Campaign(models.Model):
 
 
 class Wallet(models.Model):
-    """The allowance one consumer holds from one campaign: principal (本金) and bonus (权益金)."""
+    """The allowance one consumer holds from one campaign: principal (本金) and bonus (权益金).
+
+    One life: opened by a purchase, topped up by more purchases while open, closed for good by a refund or at
+    expiry. Buying the campaign again after that opens a new wallet.
+    """
 
     class Status(models.TextChoices):
         ACTIVE = "active", _("active")
         FROZEN = "frozen", _("frozen")
         CLOSED = "closed", _("closed")
 
-    # Not indexed alone: wallet_spend_order and wallet_one_per_consumer_campaign both start with it.
+    # Not indexed alone: wallet_spend_order starts with it.
     consumer = models.ForeignKey(Consumer, on_delete=models.PROTECT, related_name="wallets", db_index=False)
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="wallets")
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="wallets")
@@ -87,16 +99,29 @@ class Wallet(models.Model):
     valid_until = models.DateTimeField(_("valid until"))  # the campaign's, copied: it orders spending
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # Set by the expiry job when it could not close this wallet (SPEC §4.8); `reconcile` counts it while open.
+    attention_reason = models.CharField(_("needs attention because"), max_length=200, blank=True, default="", db_default="")
+    attention_at = models.DateTimeField(_("marked for attention at"), null=True, blank=True)
+    # The outbox of the expiry reminder: empty until the reminder job has emailed the consumer, seven days
+    # before valid_until (allowance.reminders).
+    expiry_reminded_at = models.DateTimeField(_("expiry reminder sent at"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("wallet")
         verbose_name_plural = _("wallets")
         indexes = [
             models.Index(fields=["consumer", "store", "valid_until", "id"], name="wallet_spend_order"),
-            models.Index(fields=["valid_until"], name="wallet_open_by_validity", condition=~Q(status="closed")),
+            # The expiry job's keyset: open wallets only, in (valid_until, id) order, so closed history is never read.
+            models.Index(fields=["valid_until", "id"], name="wallet_open_by_validity", condition=~Q(status="closed")),
+            # The reminder job's query: only open wallets not yet reminded.
+            models.Index(fields=["valid_until", "id"], name="wallet_expiry_unreminded",
+                         condition=~Q(status="closed") & Q(expiry_reminded_at__isnull=True)),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["consumer", "campaign"], name="wallet_one_per_consumer_campaign"),
+            # At most one OPEN wallet per (consumer, campaign): a closed wallet stays closed, and buying again
+            # opens a new one, so every payment, spend, return and refund belongs to one wallet's life (SPEC §1).
+            models.UniqueConstraint(fields=["consumer", "campaign"], condition=~Q(status="closed"),
+                                    name="wallet_one_open_per_consumer_campaign"),
             models.CheckConstraint(condition=Q(principal__gte=0), name="wallet_principal_not_negative"),
             models.CheckConstraint(condition=Q(bonus__gte=0), name="wallet_bonus_not_negative"),
             models.CheckConstraint(condition=Q(paid__gte=0), name="wallet_paid_not_negative"),
@@ -125,6 +150,16 @@ class Wallet(models.Model):
     def is_expired(self, now=None) -> bool:
         return (now or timezone.now()) >= self.valid_until
 
+    def expires_soon(self, now=None) -> bool:
+        """Open, holding money, and within EXPIRY_REMINDER_DAYS of valid_until: My Allowance shows the notice."""
+        now = now or timezone.now()
+        return (self.status != self.Status.CLOSED and self.total > 0
+                and now < self.valid_until <= now + timedelta(days=settings.EXPIRY_REMINDER_DAYS))
+
+    @property
+    def expiry_notice(self) -> bool:
+        return self.expires_soon()
+
     def is_usable(self, now=None) -> bool:
         return self.status == self.Status.ACTIVE and not self.is_expired(now)
 
@@ -149,6 +184,9 @@ class Payment(models.Model):
     class Meta:
         verbose_name = _("payment")
         verbose_name_plural = _("payments")
+        # Insights: a campaign's sales over a date range.
+        indexes = [models.Index(fields=["campaign", "created_at"], include=["amount", "credit_amount"],
+                                name="payment_by_campaign_time")]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
             models.CheckConstraint(condition=Q(refunded_amount__gte=0), name="payment_refunded_not_negative"),
@@ -261,6 +299,9 @@ class LedgerEntry(models.Model):
             models.Index(fields=["wallet", "id"], name="ledger_by_wallet"),
             *(models.Index(fields=[cause], name=f"ledger_by_{cause.removesuffix('_id')}", condition=Q(**{f"{cause}__isnull": False}))
               for cause in ("payment", "order", "request_id", "refund_id", "actor")),
+            # Insights: the entries since a time (refunds.insights). Entries are appended in time order, so a
+            # block-range index is a few pages and costs the hottest insert path next to nothing.
+            BrinIndex(fields=["created_at"], name="ledger_by_time_brin", autosummarize=True),
         ]
 
     def __str__(self):

@@ -1,10 +1,10 @@
 """Reads for campaigns, wallets, orders and the consumer search (shared by pages and the API). Reads that show
 withdrawal requests are refunds' (refunds/selectors.py)."""
-
-from django.db.models import Q
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from allowance.models import Campaign, LedgerEntry, Order, Wallet
+from allowance.models import Campaign, LedgerEntry, Order, Payment, Wallet
 from consumers.models import Consumer
 from merchants.models import Store
 from merchants.selectors import stores_for_staff
@@ -19,10 +19,20 @@ def campaigns_on_sale(*, store=None, now=None):
     return qs.order_by("store__name", "pay_amount", "pk")
 
 
-def stores_with_campaigns_on_sale(*, now=None) -> list[tuple[Store, list[Campaign]]]:
-    """Every store that has something on sale, with those campaigns (the home page)."""
+def stores_with_campaigns_on_sale(*, consumer=None, now=None) -> list[tuple[Store, list[Campaign]]]:
+    """Every store that has something on sale, with those campaigns (the home page). Each campaign carries
+    `bought_by_consumer` (how many times this consumer bought it, counted as the purchase limit counts: by
+    payments) and `limit_reached`, so the page shows what the consumer may still buy."""
     grouped: dict[int, tuple[Store, list[Campaign]]] = {}
-    for campaign in campaigns_on_sale(now=now):
+    campaigns = campaigns_on_sale(now=now)
+    if consumer is not None:
+        bought = Payment.objects.filter(consumer=consumer, campaign=OuterRef("pk")).order_by().values("campaign")
+        campaigns = campaigns.annotate(
+            bought_by_consumer=Coalesce(Subquery(bought.annotate(n=Count("pk")).values("n")), 0)
+        )
+    for campaign in campaigns:
+        bought_count = getattr(campaign, "bought_by_consumer", 0)
+        campaign.limit_reached = bought_count >= campaign.per_consumer_limit
         grouped.setdefault(campaign.store_id, (campaign.store, []))[1].append(campaign)
     return list(grouped.values())
 

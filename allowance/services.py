@@ -10,6 +10,8 @@ from allowance import locks
 from core import errors
 from core.gateway import get_gateway
 from allowance.models import (
+    MAX_PER_CONSUMER_LIMIT,
+    MAX_STOCK,
     AuditRecord,
     Campaign,
     LedgerEntry,
@@ -79,6 +81,11 @@ def _campaign_validate(*, pay_amount, credit_amount, starts_at, ends_at, valid_u
                                      field="per_consumer_limit")
     if stock is not None and stock < 1:
         raise errors.InvalidCampaign(gettext_lazy("Stock must be at least 1 when given."), field="stock")
+    if per_consumer_limit > MAX_PER_CONSUMER_LIMIT:
+        raise errors.InvalidCampaign(gettext_lazy("The per-consumer limit must be at most %(max)s."),
+                                     field="per_consumer_limit", max=MAX_PER_CONSUMER_LIMIT)
+    if stock is not None and stock > MAX_STOCK:
+        raise errors.InvalidCampaign(gettext_lazy("Stock must be at most %(max)s."), field="stock", max=MAX_STOCK)
 
 
 def campaign_create(
@@ -138,7 +145,8 @@ def _campaign_end(*, campaign: Campaign, actor, by_admin: bool) -> Campaign:
 
 
 def campaign_purchase(*, campaign: Campaign, consumer: Consumer, now=None) -> Wallet:
-    """Buy a campaign: the sandbox payment succeeds at once and tops up the consumer's wallet of it."""
+    """Buy a campaign: the sandbox payment succeeds at once and tops up the consumer's open wallet of it, or
+    opens a new wallet (the first purchase, or after the last one closed). The limit counts every purchase."""
     now = now or timezone.now()
     with transaction.atomic():
         # The campaign row serialises purchases of it: stock and per-consumer limit are checked under lock.
@@ -150,13 +158,15 @@ def campaign_purchase(*, campaign: Campaign, consumer: Consumer, now=None) -> Wa
         bought = Payment.objects.filter(consumer=consumer, campaign=campaign).count()
         if bought >= campaign.per_consumer_limit:
             raise errors.PurchaseLimitReached(limit=campaign.per_consumer_limit)
-        wallet, _ = Wallet.objects.get_or_create(
-            consumer=consumer, campaign=campaign,
-            defaults={"store_id": campaign.store_id, "valid_until": campaign.valid_until},
-        )
-        wallet = locks.wallet_lock(id=wallet.pk)
-        if wallet.status == Wallet.Status.FROZEN:
+        # The locked campaign row serialises this with every other purchase of it, so two open wallets of one
+        # (consumer, campaign) cannot both be created; the partial unique constraint is the last line.
+        wallet = locks.open_wallet_lock(consumer=consumer, campaign=campaign)
+        if wallet is not None and wallet.status == Wallet.Status.FROZEN:
             raise errors.WalletFrozen()
+        if wallet is None:
+            # A closed wallet stays closed: this purchase opens a new one (SPEC §1).
+            wallet = Wallet.objects.create(consumer=consumer, campaign=campaign, store_id=campaign.store_id,
+                                           valid_until=campaign.valid_until)
         # The sandbox charge completes at once with no I/O, so it may run under the lock; a real provider's
         # checkout would instead create a pending payment here and confirm it from its callback.
         charge = get_gateway().charge(key=f"topup-{uuid.uuid4().hex}", amount=campaign.pay_amount)
@@ -164,17 +174,11 @@ def campaign_purchase(*, campaign: Campaign, consumer: Consumer, now=None) -> Wa
             consumer=consumer, wallet=wallet, campaign=campaign, amount=campaign.pay_amount,
             credit_amount=campaign.credit_amount, gateway=charge.gateway, gateway_reference=charge.reference,
         )
-        if wallet.status == Wallet.Status.CLOSED:
-            # A closed wallet (withdrawn) starts a new life: what was paid before has been refunded or spent,
-            # so it must not count towards this life's split, its `consumed` flag or what it can refund.
-            wallet.paid = wallet.credited = 0
         total = wallet.total + campaign.credit_amount
         wallet.paid += campaign.pay_amount
         wallet.credited += campaign.credit_amount
         principal_delta, bonus_delta = wallet_set_total(wallet=wallet, total=total)
-        wallet.status = Wallet.Status.ACTIVE
-        wallet.closed_at = None
-        wallet.save(update_fields=["paid", "credited", "principal", "bonus", "status", "closed_at"])
+        wallet.save(update_fields=["paid", "credited", "principal", "bonus"])
         ledger_write(
             wallet=wallet, kind=LedgerEntry.Kind.TOP_UP, principal_delta=principal_delta,
             bonus_delta=bonus_delta, payment=payment, actor=consumer.user,

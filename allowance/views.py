@@ -25,7 +25,9 @@ consumer_required = role_required(consumer_for_user, attr="consumer")
 
 @require_GET
 def home(request):
-    return render(request, "allowance/home.html", {"stores": selectors.stores_with_campaigns_on_sale()})
+    consumer = Consumer.objects.filter(user=request.user).first() if request.user.is_authenticated else None
+    return render(request, "allowance/home.html", {
+        "stores": selectors.stores_with_campaigns_on_sale(consumer=consumer)})
 
 
 @require_POST

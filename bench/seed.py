@@ -24,6 +24,7 @@ DATA_TABLES = [
     "refunds_retentionmessage", "refunds_withdrawalrequest", "allowance_orderallocation", "allowance_order",
     "allowance_payment", "allowance_wallet", "allowance_campaign", "consumers_consumer",
     "merchants_storemembership", "merchants_store", "merchants_merchant", "authtoken_token", "auth_user",
+    "refunds_sandboxpayout",
 ]
 
 
@@ -93,13 +94,13 @@ INSERT INTO consumers_consumer (id, user_id, account_name, account_key, created_
 SELECT cid, uid, %(prefix)s || i, lower(%(prefix)s || i), %(now)s - interval '3 days' FROM seed;
 
 INSERT INTO allowance_wallet (id, consumer_id, campaign_id, store_id, paid, credited, principal, bonus, status,
-                              valid_until, created_at, closed_at)
+                              valid_until, created_at, closed_at, attention_reason)
 SELECT wid, cid, %(campaign_id)s, %(store_id)s, {PAY}, {CREDIT},
        CASE WHEN kind = 'refunded' THEN 0 ELSE {PRINCIPAL} END,
        CASE WHEN kind = 'refunded' THEN 0 ELSE {BONUS} END,
        CASE WHEN kind IN ('due', 'held') THEN 'frozen' WHEN kind = 'refunded' THEN 'closed' ELSE 'active' END,
        %(valid_until)s, %(now)s - interval '3 days',
-       CASE WHEN kind = 'refunded' THEN %(now)s - interval '1 day' END
+       CASE WHEN kind = 'refunded' THEN %(now)s - interval '1 day' END, ''
 FROM seed;
 
 INSERT INTO allowance_payment (id, consumer_id, wallet_id, campaign_id, amount, credit_amount, refunded_amount, status,
@@ -115,7 +116,7 @@ INSERT INTO allowance_orderallocation (order_id, wallet_id, principal, bonus, re
 SELECT oid, wid, {SPENT_PRINCIPAL}, {SPENT_BONUS}, 0, 0 FROM seed;
 
 INSERT INTO refunds_withdrawalrequest (id, wallet_id, status, resolution, principal, bonus_lapsed, requested_at, due_at,
-                                       resolved_at, resolved_by_id)
+                                       resolved_at, resolved_by_id, attention_reason)
 SELECT rid, wid,
        CASE kind WHEN 'due' THEN 'pending' WHEN 'held' THEN 'pending' ELSE kind END,
        CASE WHEN kind = 'refunded' THEN 'auto' END,
@@ -124,7 +125,7 @@ SELECT rid, wid,
        CASE WHEN kind = 'held' THEN %(now)s + interval '47 hours' ELSE %(now)s - interval '1 hour' END,
        CASE WHEN kind = 'cancelled' THEN %(now)s - interval '48 hours'
             WHEN kind = 'refunded' THEN %(now)s - interval '1 hour' END,
-       CASE WHEN kind = 'cancelled' THEN uid END
+       CASE WHEN kind = 'cancelled' THEN uid END, ''
 FROM seed WHERE rid IS NOT NULL;
 
 INSERT INTO refunds_refund (id, wallet_id, request_id, order_id, kind, amount, payout_status, payout_attempts,
@@ -147,14 +148,14 @@ CROSS JOIN LATERAL (VALUES
     ('bonus_lapse', 0, -{BONUS}, NULL, NULL, rid, NULL, NULL, %(now)s - interval '1 hour')
 ) AS e(kind, p, b, payment_id, order_id, request_id, refund_id, actor_id, at)
 WHERE e.kind IN ('top_up', 'spend') OR seed.kind = 'refunded'
-ORDER BY seed.i, e.at;
+ORDER BY e.at, seed.i;  -- in time order, as the services append them (the ledger's time index relies on it)
 
 UPDATE allowance_campaign SET sold_count = sold_count + (%(hi)s - %(lo)s + 1) WHERE id = %(campaign_id)s;
 """
 
 
 def seed(*, ids: dict, lo: int, hi: int, kind_sql: str, prefix: str = "shopper", now=None,
-         password: str = "!") -> None:
+         password: str = "!", valid_until=None) -> None:
     """Insert consumers lo..hi (account names prefix+i) with the rows of their kind, in one transaction."""
     from django.db import transaction
     from django.utils import timezone
@@ -167,7 +168,7 @@ def seed(*, ids: dict, lo: int, hi: int, kind_sql: str, prefix: str = "shopper",
     params = {
         "lo": lo, "hi": hi, "prefix": prefix, "now": now, "password": password,
         "campaign_id": ids["campaign_id"], "store_id": ids["store_id"],
-        "valid_until": now + __import__("datetime").timedelta(days=365),
+        "valid_until": valid_until or now + __import__("datetime").timedelta(days=365),
     }
     with transaction.atomic(), connection.cursor() as cur:
         # The rows are consistent by construction (tests/bench checks them with the constraints on); skipping

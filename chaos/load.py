@@ -115,6 +115,7 @@ class World:
 class ConsumerLoad:
     def __init__(self, api: Api, world: World, mine: list, rng: random.Random, ops: int, progress):
         self.api, self.world, self.mine, self.rng, self.ops, self.progress = api, world, mine, rng, ops, progress
+        self.deadline = None  # time.monotonic() after which no new operation starts
         self.orders = defaultdict(list)  # token → [order id]
         self.wallets_seen = defaultdict(set)  # token → {wallet id}
         self.stores_held = defaultdict(set)  # token → {store id} where the consumer bought something
@@ -127,6 +128,8 @@ class ConsumerLoad:
         ]
         actions, weights = zip(*ops)
         for _ in range(self.ops):
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                break  # a time-boxed run (the smoke profile): the load stops, the checks do not change
             name, token = self.rng.choice(self.mine)
             self.rng.choices(actions, weights)[0](name, token)
             self.progress()

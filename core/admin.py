@@ -1,5 +1,6 @@
 """Admin helpers every app's admin uses: read-only money rows, yuan columns, and audited actions row by row."""
 from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
 
 from core import errors
 from core.money import fen_to_yuan
@@ -57,3 +58,20 @@ class ReadOnlyInline(admin.TabularInline):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class AttentionFilter(admin.SimpleListFilter):
+    """Rows the scheduled job could not resolve and marked for attention (SPEC §4.8)."""
+
+    title = _("needs attention")
+    parameter_name = "attention"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Yes")), ("no", _("No"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(attention_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(attention_at__isnull=True)
+        return queryset

@@ -74,6 +74,17 @@ class RequestNotPending(DomainError):
     default_message = _("This withdrawal request is no longer pending.")
 
 
+class PrincipalChanged(DomainError):
+    """The staff member confirmed a refund of an amount that is no longer the wallet's principal."""
+
+    status_code = 409
+    code = "principal_changed"
+    default_message = _(
+        "The amount to refund has changed to %(principal)s since you looked (an order was returned). "
+        "Check the new amount and refund again."
+    )
+
+
 class CampaignNotActive(DomainError):
     status_code = 409
     code = "campaign_not_active"

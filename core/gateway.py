@@ -11,7 +11,9 @@ The sandbox applies payouts to its own table (`SandboxPayout`, unique by key) in
 - `SANDBOX_GATEWAY_FAILURE_RATE`: the provider declines; nothing was applied (safe to retry);
 - `SANDBOX_GATEWAY_TIMEOUT_RATE`: no answer in time; here the request never reached the provider,
   but the caller cannot know that — the outcome is unknown;
-- `SANDBOX_GATEWAY_LOST_ANSWER_RATE`: the payout was applied but the answer was lost — also unknown.
+- `SANDBOX_GATEWAY_LOST_ANSWER_RATE`: the payout was applied but the answer was lost — also unknown;
+- `SANDBOX_GATEWAY_RATE_LIMIT`: calls per second the provider accepts (0: no limit), counted across every
+  process; a call beyond it is refused before anything happens, as a provider answers HTTP 429.
 """
 import enum
 import random
@@ -21,7 +23,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
 
@@ -30,6 +33,7 @@ class PayoutOutcome(enum.Enum):
     FAILED = "failed"  # definitely not applied (declined)
     UNKNOWN = "unknown"  # timeout or lost answer: it may or may not have been applied — ask again
     NOT_FOUND = "not_found"  # status query only: the provider has never applied this key
+    RATE_LIMITED = "rate_limited"  # refused unread (HTTP 429): nothing was applied or looked up; call again later
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,9 @@ class Gateway(Protocol):
         """Pay `amount` fen back to the original payment; the same key is applied at most once."""
 
     def payout_status(self, *, key: str) -> PayoutResult:
-        """Ask what became of a payout sent earlier with `key` (SUCCEEDED, NOT_FOUND or UNKNOWN)."""
+        """Ask what became of a payout sent earlier with `key` (SUCCEEDED, NOT_FOUND or UNKNOWN).
+
+        Either call may answer RATE_LIMITED: the provider refused it unread (429); nothing happened."""
 
 
 class SandboxGateway:
@@ -68,6 +74,15 @@ class SandboxGateway:
         self._random = random.Random(seed)
 
     # --- the fault model ---------------------------------------------------------------------
+
+    def _rate_limited(self) -> bool:
+        limit = getattr(settings, "SANDBOX_GATEWAY_RATE_LIMIT", 0)
+        if limit <= 0:
+            return False
+        from core.ratelimit import RateLimiter
+
+        # A tenth of a second's worth of calls may arrive together, as a provider's token bucket allows.
+        return not RateLimiter("sandbox-gateway", limit, burst=max(limit // 10, 1)).try_acquire()
 
     def _latency(self) -> None:
         latency_ms = getattr(settings, "SANDBOX_GATEWAY_LATENCY_MS", 0)
@@ -98,24 +113,26 @@ class SandboxGateway:
     def payout(self, *, key: str, payment_reference: str, amount: int) -> PayoutResult:
         from core.models import SandboxPayout
 
+        if self._rate_limited():
+            return PayoutResult(PayoutOutcome.RATE_LIMITED, error="sandbox: rate limited (429)")
         self._latency()
         fault = self._fault()
         if fault == "failure":
             return PayoutResult(PayoutOutcome.FAILED, error="sandbox: payout declined")
         if fault == "timeout":
             return PayoutResult(PayoutOutcome.UNKNOWN, error="sandbox: timed out")
-        try:
-            with transaction.atomic():
-                applied, created = SandboxPayout.objects.get_or_create(
-                    key=key,
-                    defaults={
-                        "payment_reference": payment_reference, "amount": amount,
-                        "reference": f"po_{uuid.uuid5(uuid.NAMESPACE_URL, key).hex}",
-                    },
-                )
-        except IntegrityError:
-            # Another process applied the same key at the same moment: that one counts, this one does not.
-            applied = SandboxPayout.objects.get(key=key)
+        # Apply once per key: an insert that does nothing if the key was applied before (by anyone, at any
+        # moment); then the applied row is read back only if this call did not write it.
+        reference = f"po_{uuid.uuid5(uuid.NAMESPACE_URL, key).hex}"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {SandboxPayout._meta.db_table} (key, payment_reference, amount, reference, created_at)"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING RETURNING id",
+                [key, payment_reference, amount, reference, timezone.now()],
+            )
+            inserted = cursor.fetchone() is not None
+        applied = (SandboxPayout(key=key, payment_reference=payment_reference, amount=amount, reference=reference)
+                   if inserted else SandboxPayout.objects.get(key=key))
         if applied.amount != amount or applied.payment_reference != payment_reference:
             return PayoutResult(PayoutOutcome.FAILED, error="sandbox: key reused for a different payout")
         if fault == "lost_answer":
@@ -125,6 +142,8 @@ class SandboxGateway:
     def payout_status(self, *, key: str) -> PayoutResult:
         from core.models import SandboxPayout
 
+        if self._rate_limited():
+            return PayoutResult(PayoutOutcome.RATE_LIMITED, error="sandbox: rate limited (429)")
         self._latency()
         if self._fault() == "timeout":
             return PayoutResult(PayoutOutcome.UNKNOWN, error="sandbox: status query timed out")

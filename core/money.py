@@ -1,7 +1,12 @@
 """Yuan strings ⇄ integer fen. Floats never touch money."""
+import re
 from decimal import Decimal, InvalidOperation
 
 FEN_PER_YUAN = 100
+
+# ASCII digits only: Decimal() and int() also read Arabic-Indic, full-width and other Unicode digits, which a
+# person typing "１０" may not mean as ten, and which no amount shown back to them would ever contain.
+_DECIMAL_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]*)?|-?\.[0-9]+", re.ASCII)
 
 
 def fen_to_yuan(fen: int) -> str:
@@ -18,8 +23,8 @@ def yuan_to_fen(value) -> int:
     if isinstance(value, int):
         return value * FEN_PER_YUAN
     text = str(value).strip() if not isinstance(value, float) else repr(value)
-    if not text or any(c in text for c in "eEnNiI_") or text.startswith("+"):
-        raise ValueError("not a plain decimal")
+    if not _DECIMAL_TEXT.fullmatch(text):
+        raise ValueError("not a plain decimal of ASCII digits")
     try:
         amount = Decimal(text)
     except InvalidOperation as exc:

@@ -2,6 +2,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from allowance.models import MAX_PER_CONSUMER_LIMIT, MAX_STOCK
 from core.forms import YuanField
 
 
@@ -13,8 +14,10 @@ class CampaignForm(forms.Form):
     starts_at = forms.DateTimeField(label=_("Sale starts"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
     ends_at = forms.DateTimeField(label=_("Sale ends"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
     valid_until = forms.DateTimeField(label=_("Valid until"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
-    per_consumer_limit = forms.IntegerField(label=_("Per-consumer limit"), min_value=1, initial=1)
-    stock = forms.IntegerField(label=_("Stock"), min_value=1, required=False, help_text=_("Leave empty for no limit."))
+    per_consumer_limit = forms.IntegerField(label=_("Per-consumer limit"), min_value=1,
+                                            max_value=MAX_PER_CONSUMER_LIMIT, initial=1)
+    stock = forms.IntegerField(label=_("Stock"), min_value=1, max_value=MAX_STOCK, required=False,
+                               help_text=_("Leave empty for no limit."))
 
     def __init__(self, *args, stores, **kwargs):
         super().__init__(*args, **kwargs)
@@ -31,3 +34,32 @@ class RetentionMessageForm(forms.Form):
 class MerchantSearchForm(forms.Form):
     account_name = forms.CharField(label=_("Account name"), max_length=64, required=False,
                                    widget=forms.TextInput(attrs={"autocomplete": "off", "type": "search"}))
+
+
+class InsightsFilterForm(forms.Form):
+    """The insights page's filters: a store and a campaign of the staff member's, and the days (both included)."""
+
+    store = forms.TypedChoiceField(label=_("Store"), required=False, coerce=int, empty_value=None)
+    campaign = forms.TypedChoiceField(label=_("Campaign"), required=False, coerce=int, empty_value=None)
+    start = forms.DateField(label=_("From"), required=False,
+                            widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    end = forms.DateField(label=_("To"), required=False,
+                          widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+
+    def __init__(self, *args, stores, campaigns, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["store"].choices = [("", _("All stores")), *((s.pk, s.name) for s in stores)]
+        self.fields["campaign"].choices = [("", _("All campaigns")), *((c.pk, str(c)) for c in campaigns)]
+
+    def clean(self):
+        from datetime import timedelta
+
+        from refunds.insights import FIRST_DAY, insights_default_range, insights_range_check
+
+        data = super().clean()
+        end = data.get("end") or insights_default_range()[1]
+        start = data.get("start") or max(end - timedelta(days=29), min(end, FIRST_DAY))
+        for name, message in insights_range_check(start, end).items():
+            self.add_error({"from": "start", "to": "end"}[name], message)
+        data["start"], data["end"] = start, end
+        return data

@@ -5,7 +5,9 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+import csv
+
+from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -16,14 +18,17 @@ from core import errors
 from merchants.forms import CampaignForm
 from core.forms import form_errors_to_messages
 from allowance.models import Campaign
-from core.money import fen_to_yuan
+from core.money import fen_to_yuan, yuan_to_fen
 from allowance.selectors import campaigns_for_staff
 from refunds.selectors import merchant_summary
 from allowance.services import campaign_create, campaign_end
 from merchants.selectors import is_store_staff, stores_for_staff
-from merchants.forms import MerchantSearchForm, RetentionMessageForm
+from merchants.charts import daily_chart_svg
+from merchants.forms import InsightsFilterForm, MerchantSearchForm, RetentionMessageForm
+from refunds.insights import insights_default_range, insights_for_staff
 from refunds.selectors import consumers_with_wallets_for_staff, pending_requests_for_staff, request_for_staff
-from refunds.services import withdrawal_refund, withdrawal_retention_message
+from refunds import exports
+from refunds.services import export_audit, withdrawal_refund, withdrawal_retention_message
 
 
 def staff_required(view):
@@ -116,8 +121,14 @@ def withdrawal_refund_view(request, pk: int):
     withdrawal = request_for_staff(user=request.user, request_id=pk)
     if withdrawal is None:
         raise Http404
+    # The form carries the principal the staff member saw (and confirmed): a return since then is a refusal.
     try:
-        withdrawal = withdrawal_refund(request=withdrawal, actor=request.user)
+        seen = yuan_to_fen(request.POST.get("principal", ""))
+    except (ValueError, ArithmeticError):
+        messages.error(request, _("The amount to refund was not sent with the form; reload the page and try again."))
+        return _back_to_users(request)
+    try:
+        withdrawal = withdrawal_refund(request=withdrawal, actor=request.user, seen_principal=seen)
     except errors.NotFound:
         raise Http404 from None
     except errors.DomainError as exc:
@@ -148,3 +159,88 @@ def retention_message_view(request, pk: int):
     else:
         messages.success(request, _("Message sent to %(name)s.") % {"name": withdrawal.wallet.consumer.account_name})
     return _back_to_users(request)
+
+
+@require_GET
+@staff_required
+def insights(request):
+    stores = list(stores_for_staff(user=request.user).order_by("name"))
+    campaigns = list(Campaign.objects.filter(store__in=stores).order_by("-starts_at", "-pk"))
+    start, end = insights_default_range()
+    form = InsightsFilterForm(request.GET or None, stores=stores, campaigns=campaigns,
+                              initial={"start": start, "end": end})
+    store = campaign = None
+    if form.is_bound and form.is_valid():
+        start, end = form.cleaned_data["start"], form.cleaned_data["end"]
+        store = next((s for s in stores if s.pk == form.cleaned_data["store"]), None)
+        campaign = next((c for c in campaigns if c.pk == form.cleaned_data["campaign"]), None)
+    data = insights_for_staff(user=request.user, store=store, campaign=campaign, start=start, end=end)
+    series = [("sold", _("Sold"), "s-sold"), ("spent", _("Spent"), "s-spent"),
+              ("withdrawn", _("Withdrawn"), "s-withdrawn"), ("expired", _("Expired"), "s-expired")]
+    chart = daily_chart_svg(days=data.days, series=series, empty_text=_("Nothing happened in these days."),
+                            title=_("Daily amounts in yuan, %(start)s to %(end)s") % {"start": start, "end": end})
+    export_query = urlencode({"start": start.isoformat(), "end": end.isoformat(),
+                              **({"store": store.pk} if store else {})})
+    return render(request, "merchants/insights.html", {
+        "form": form, "insights": data, "chart": chart, "series": series, "store": store, "campaign": campaign,
+        "export_query": export_query,
+    })
+
+
+# --- finance exports: streamed CSV (constant memory), staff of the store only, each one audited ---------------
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _csv_response(filename: str, header: list[str], rows) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield "\ufeff" + writer.writerow(header)  # the BOM makes spreadsheet programs read UTF-8 (Chinese names)
+        for row in rows:
+            yield writer.writerow(row)
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+@staff_required
+def export_refunds(request):
+    stores = list(stores_for_staff(user=request.user).order_by("name"))
+    form = InsightsFilterForm(request.GET, stores=stores, campaigns=[])
+    if not form.is_valid():
+        problems = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in form.errors.items())
+        return HttpResponseBadRequest(problems, content_type="text/plain; charset=utf-8")
+    start, end = form.cleaned_data["start"], form.cleaned_data["end"]
+    store = next((s for s in stores if s.pk == form.cleaned_data["store"]), None)
+    export_audit(actor=request.user, export="refunds", target=store or request.user, store=store,
+                 start=start.isoformat(), end=end.isoformat())
+    rows = exports.refund_rows_for_staff(user=request.user, start=start, end=end, store=store)
+    return _csv_response(f"refunds-{start}-{end}.csv", exports.REFUND_HEADER, rows)
+
+
+@require_GET
+@staff_required
+def export_users(request):
+    form = MerchantSearchForm(request.GET)
+    account_name = form.cleaned_data["account_name"].strip() if form.is_valid() else ""
+    if not account_name:
+        return HttpResponseBadRequest(_("Search for an account name first."), content_type="text/plain; charset=utf-8")
+    export_audit(actor=request.user, export="users", target=request.user, account_name=account_name)
+    rows = exports.user_rows_for_staff(user=request.user, account_name=account_name)
+    return _csv_response("users.csv", exports.USER_HEADER, rows)
+
+
+@require_GET
+@staff_required
+def export_campaign_wallets(request, pk: int):
+    campaign = get_object_or_404(Campaign, pk=pk, store__in=stores_for_staff(user=request.user))
+    export_audit(actor=request.user, export="campaign_wallets", target=campaign, store=campaign.store)
+    rows = exports.wallet_rows_for_campaign(campaign=campaign)
+    return _csv_response(f"campaign-{campaign.pk}-wallets.csv", exports.WALLET_HEADER, rows)

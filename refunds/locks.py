@@ -2,7 +2,7 @@
 campaign → order → wallet → request → payment. Call these inside `transaction.atomic()`."""
 from allowance.locks import wallet_lock
 from allowance.models import Wallet
-from refunds.models import Refund, WithdrawalRequest
+from refunds.models import InsightsRollup, Refund, WithdrawalRequest
 
 
 def request_lock(*, id: int) -> WithdrawalRequest:
@@ -27,13 +27,18 @@ def requests_pending_lock(*, ids=None, wallet_ids=None):
     return requests.order_by("pk")
 
 
-def requests_to_notify_claim(*, queryset, limit: int) -> list[int]:
-    """The staff-email outbox: claim up to `limit` of these requests, SKIP LOCKED (two workers share the
-    work), oldest first. Nothing else is locked in that transaction."""
+def requests_to_notify_claim(*, queryset, order=("requested_at", "pk"), limit: int) -> list[int]:
+    """An email outbox of requests: claim up to `limit` of these, SKIP LOCKED (two workers share the work), in
+    `order`. Nothing else is locked in that transaction."""
     return list(queryset.select_for_update(of=("self",), skip_locked=True)
-                .order_by("requested_at", "pk").values_list("pk", flat=True)[:limit])
+                .order_by(*order).values_list("pk", flat=True)[:limit])
 
 
 def refund_lock(*, id: int) -> Refund:
     """A refund alone, for its payout bookkeeping (never with a wallet, request or payment held)."""
     return Refund.objects.select_for_update(of=("self",)).get(pk=id)
+
+
+def insights_rollup_lock(*, campaign_id: int) -> InsightsRollup:
+    """A campaign's insights roll-up mark, alone: one roll-up of a campaign at a time (no money row is held)."""
+    return InsightsRollup.objects.select_for_update(of=("self",)).get(campaign_id=campaign_id)

@@ -5,7 +5,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from allowance.models import Order, Payment, Wallet
+from allowance.models import Campaign, Order, Payment, Wallet
 
 
 class WithdrawalRequest(models.Model):
@@ -37,6 +37,13 @@ class WithdrawalRequest(models.Model):
     # The outbox of the staff email: a held request is written with this empty, in the same transaction that
     # freezes the wallet; the notify job emails the store's staff and fills it in.
     staff_notified_at = models.DateTimeField(_("staff notified at"), null=True, blank=True, editable=False)
+    # The outbox of the consumer's email for a request ended by expiry: the expiry batch writes it empty and
+    # publishes nothing per wallet; the notify job emails the consumer and fills it in.
+    consumer_notified_at = models.DateTimeField(_("consumer notified at"), null=True, blank=True, editable=False)
+    # Set by the scheduled job when it could not resolve this request (SPEC §4.8): it rolled the row back alone
+    # and went on; an admin looks at it, `reconcile` counts it while it is still pending.
+    attention_reason = models.CharField(_("needs attention because"), max_length=200, blank=True, default="", db_default="")
+    attention_at = models.DateTimeField(_("marked for attention at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("withdrawal request")
@@ -48,6 +55,11 @@ class WithdrawalRequest(models.Model):
             # The notify job's query: only held requests whose staff email has not gone out yet.
             models.Index(fields=["requested_at", "id"], name="withdrawal_staff_unnotified",
                          condition=Q(status="pending", staff_notified_at__isnull=True)),
+            # The same for the consumer's email after an expiry.
+            models.Index(fields=["resolved_at", "id"], name="withdrawal_expiry_unnotified",
+                         condition=Q(status="refunded", resolution="expiry", consumer_notified_at__isnull=True)),
+            # Insights: requests that ended in a date range.
+            models.Index(fields=["resolved_at"], name="withdrawal_by_resolved_at", condition=Q(resolved_at__isnull=False)),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -64,6 +76,22 @@ class WithdrawalRequest(models.Model):
 
     def __str__(self):
         return f"withdrawal #{self.pk}"
+
+    @property
+    def outcome_display(self) -> str:
+        """How the request ended, in one phrase: "Refunded automatically", not the status and the resolution
+        side by side ("refunded refunded automatically")."""
+        if self.status == self.Status.REFUNDED and self.resolution in REFUNDED_HOW:
+            return str(REFUNDED_HOW[self.resolution])
+        return self.get_status_display()
+
+
+REFUNDED_HOW = {
+    WithdrawalRequest.Resolution.INSTANT: _("Refunded at once"),
+    WithdrawalRequest.Resolution.MERCHANT: _("Refunded by the store"),
+    WithdrawalRequest.Resolution.AUTO: _("Refunded automatically"),
+    WithdrawalRequest.Resolution.EXPIRY: _("Refunded at expiry"),
+}
 
 
 class RetentionMessage(models.Model):
@@ -116,6 +144,8 @@ class Refund(models.Model):
             models.Index(
                 fields=["next_attempt_at", "id"], name="refund_payout_open", condition=Q(payout_status="processing")
             ),
+            # The finance export: refunds in a date range.
+            models.Index(fields=["created_at", "id"], name="refund_by_created"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
@@ -148,3 +178,31 @@ class RefundAllocation(models.Model):
         ]
 
 
+class InsightsHour(models.Model):
+    """One campaign's figures for one settled local hour (refunds.insights): written once, never changed."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()  # local (TIME_ZONE)
+    hour = models.PositiveSmallIntegerField()  # local, 0–23
+    figures = models.JSONField(default=dict)
+
+    class Meta:
+        verbose_name = _("insights hour")
+        verbose_name_plural = _("insights hours")
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "day", "hour"], name="insights_hour_once_per_campaign"),
+        ]
+
+
+class InsightsRollup(models.Model):
+    """How far a campaign's InsightsHour rows go (every hour before `through` is kept) and its outstanding
+    principal and bonus at `through`. Locked while rolling up."""
+
+    campaign = models.OneToOneField(Campaign, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    through = models.DateTimeField(null=True, blank=True)
+    principal = models.BigIntegerField(default=0)
+    bonus = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("insights roll-up")
+        verbose_name_plural = _("insights roll-ups")

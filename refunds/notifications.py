@@ -5,7 +5,9 @@
   request is its own outbox row (`staff_notified_at` empty): `withdrawal_held_notify_due`, run by beat every
   `NOTIFY_INTERVAL_SECONDS`, sends these. The request path publishes nothing, and a broker outage at the
   moment of the request cannot lose the email.
-- `refunded`: the consumer, when their principal is refunded (any resolution).
+- `refunded`: the consumer, when their principal is refunded (any resolution). After an expiry the request is
+  its own outbox row (`consumer_notified_at` empty), sent by `withdrawal_expiry_notify_due` on the same beat:
+  a mass expiry publishes no message per wallet.
 - `retention_message`: the consumer, when the store sends a retention message (挽留).
 
 A message may be delivered twice by the broker; each email is sent once per (event, request) — per
@@ -18,7 +20,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import transaction
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
@@ -41,28 +43,46 @@ def withdrawal_notify_enqueue(*, event: str, request_id: int) -> None:
 
 
 def withdrawal_held_notify_due(*, batch_size: int | None = None) -> int:
-    """Email the staff about every held request not yet announced; returns how many emails went out.
+    """Email the staff about every held request not yet announced; returns how many emails went out."""
+    unnotified = WithdrawalRequest.objects.filter(status=WithdrawalRequest.Status.PENDING, staff_notified_at=None)
+    return _outbox_send(unnotified, order=("requested_at", "pk"), mark="staff_notified_at", event="withdrawal_held",
+                        batch_size=batch_size)
+
+
+def withdrawal_expiry_notify_due(*, batch_size: int | None = None) -> int:
+    """Email each consumer whose request was ended by expiry and not yet told; returns how many emails went out.
+
+    The expiry job writes these requests in batches and publishes nothing per wallet: this outbox is the email.
+    """
+    unnotified = WithdrawalRequest.objects.filter(status=WithdrawalRequest.Status.REFUNDED,
+                                                  resolution=WithdrawalRequest.Resolution.EXPIRY, consumer_notified_at=None)
+    return _outbox_send(unnotified, order=("resolved_at", "pk"), mark="consumer_notified_at", event="refunded",
+                        batch_size=batch_size)
+
+
+def _outbox_send(unnotified, *, order: tuple[str, str], mark: str, event: str, batch_size: int | None) -> int:
+    """Send the email of every request in `unnotified` (an outbox: `mark` empty) and fill `mark` in.
 
     Each batch is claimed (SKIP LOCKED, so two workers share the work) and marked in a short transaction, then
     emailed; a request whose email fails is unmarked, so the next run tries again. `_send_once` keeps a
     redelivered claim from emailing twice.
     """
     batch_size = batch_size or settings.SWEEP_BATCH_SIZE
-    unnotified = WithdrawalRequest.objects.filter(status=WithdrawalRequest.Status.PENDING, staff_notified_at=None)
     sent, failed = 0, set()
     while True:
         with transaction.atomic():
-            ids = requests_to_notify_claim(queryset=unnotified.exclude(pk__in=failed), limit=batch_size)
+            ids = requests_to_notify_claim(queryset=unnotified.exclude(pk__in=failed), order=order, limit=batch_size)
             if not ids:
                 return sent
-            WithdrawalRequest.objects.filter(pk__in=ids).update(staff_notified_at=timezone.now())
+            WithdrawalRequest.objects.filter(pk__in=ids).update(**{mark: timezone.now()})
         for request_id in ids:
             try:
-                sent += withdrawal_notify_send(event="withdrawal_held", request_id=request_id)
+                sent += withdrawal_notify_send(event=event, request_id=request_id)
             except Exception:
-                log.exception("could not email the staff about withdrawal request %s; the next run retries", request_id)
+                log.exception("could not send the %s email of withdrawal request %s; the next run retries",
+                              event, request_id)
                 failed.add(request_id)
-                WithdrawalRequest.objects.filter(pk=request_id).update(staff_notified_at=None)
+                WithdrawalRequest.objects.filter(pk=request_id).update(**{mark: None})
 
 
 def _time_left(request: WithdrawalRequest, now) -> str:
@@ -117,7 +137,7 @@ def withdrawal_notify_send(*, event: str, request_id: int, now=None) -> bool:
             if request.status != WithdrawalRequest.Status.PENDING:
                 return False  # resolved before the email went out: nothing left to act on
             params["time_left"] = _time_left(request, now)
-            params["due_at"] = timezone.localtime(request.due_at).strftime("%Y-%m-%d %H:%M")
+            params["due_at"] = formats.date_format(timezone.localtime(request.due_at), "DATETIME_FORMAT")
             subject = _("Withdrawal request from %(account_name)s: %(time_left)s left to contact them") % params
             body = _(
                 "%(account_name)s has asked to withdraw the allowance \"%(campaign)s\" in %(store)s.\n\n"
@@ -147,8 +167,8 @@ def withdrawal_notify_send(*, event: str, request_id: int, now=None) -> bool:
             body = _(
                 "Hello %(account_name)s,\n\n%(store)s asks you to keep your allowance \"%(campaign)s\":\n\n"
                 "    %(message)s\n\n"
-                "If you would like to keep it, cancel the withdrawal on My Allowance; otherwise there is nothing "
-                "to do and the principal of %(principal)s yuan will be refunded as requested."
+                "If you would like to keep it, choose “Keep my allowance” on My Allowance; otherwise there is "
+                "nothing to do and the principal of %(principal)s yuan will be refunded as requested."
             ) % params
             return _send_once(
                 f"{event}:{stamp}:{latest.pk}", subject, body, [consumer.user.email] if consumer.user.email else []

@@ -7,6 +7,12 @@ worker or a beat re-drive finds nothing to claim and does nothing. The gateway k
 refund and the payment, so a resend is the same payout; and once a payout has been sent its outcome is
 *asked* (`payout_status`) before anything is sent again, so an unknown outcome (timeout, lost answer,
 killed worker) is never paid a second time.
+
+Payout calls are I/O: they run on a thread-pool worker of their own queue (`PAYOUT_QUEUE`, `PAYOUT_CONCURRENCY`
+calls in flight per worker process), and every call to the gateway first takes a slot from one limiter shared by
+all workers (`PAYOUT_RATE_LIMIT` per second, refunds/ratelimit.py), so a backlog drains at the provider's allowed
+rate. If the provider still answers 429 (RATE_LIMITED: refused unread), the attempt is given back — it does not
+count toward needs attention — and the refund is looked at again a moment later. See docs/perf.md.
 """
 import logging
 import random
@@ -23,6 +29,7 @@ from allowance.services import audit_record
 from core.gateway import PayoutOutcome, get_gateway
 from refunds.locks import refund_lock
 from refunds.models import Refund, RefundAllocation
+from core.ratelimit import payout_limiter
 
 log = logging.getLogger(__name__)
 PayoutStatus = Refund.PayoutStatus
@@ -52,47 +59,66 @@ def _claim(refund_id: int, now: datetime) -> bool:
     )
 
 
-def _allocation_pay(gateway, allocation: RefundAllocation, now: datetime):
+def _allocation_pay(gateway, allocation: RefundAllocation, now: datetime, limiter):
     """Pay one part of a refund, or learn that it was paid. Returns the gateway's last answer."""
     key = payout_key(allocation)
     if allocation.payout_requested_at is not None:
         # Sent before: the answer may have been lost, or the worker died after sending. Ask first.
+        limiter.wait()
         status = gateway.payout_status(key=key)
         if status.outcome != PayoutOutcome.NOT_FOUND:
-            return status  # SUCCEEDED (it was applied) or UNKNOWN (ask again later; never resend blind)
+            return status  # SUCCEEDED (it was applied), UNKNOWN (ask again later; never resend blind), RATE_LIMITED
+        sent_before = True
     else:
         # Committed before the call, so whoever comes next knows it may have reached the provider.
         RefundAllocation.objects.filter(pk=allocation.pk).update(payout_requested_at=now)
-    return gateway.payout(key=key, payment_reference=allocation.payment.gateway_reference, amount=allocation.amount)
+        sent_before = False
+    limiter.wait()
+    result = gateway.payout(key=key, payment_reference=allocation.payment.gateway_reference, amount=allocation.amount)
+    if result.outcome == PayoutOutcome.RATE_LIMITED and not sent_before:
+        # Refused unread: it never reached the provider, so the next attempt need not ask about it first.
+        RefundAllocation.objects.filter(pk=allocation.pk).update(payout_requested_at=None)
+    return result
 
 
 def refund_payout_execute(*, refund_id: int, now: datetime | None = None) -> str:
     """Make one payout attempt for a refund if one is due; safe to call any number of times, anywhere.
 
-    Returns what happened: "succeeded", "retry", "needs_attention", or "skipped" when there was nothing to
-    claim (already paid, not due yet, or another worker holds it).
+    Returns what happened: "succeeded", "retry", "needs_attention", "rate_limited" (the provider refused the
+    call with 429; tried again soon, no attempt spent), or "skipped" when there was nothing to claim (already
+    paid, not due yet, or another worker holds it).
     """
     now = now or timezone.now()
     if not _claim(refund_id, now):
         return "skipped"
     gateway = get_gateway()
-    error = ""
+    limiter = payout_limiter()
+    error, rate_limited = "", False
     allocations = RefundAllocation.objects.select_related("payment").filter(refund_id=refund_id, gateway_reference="")
     for allocation in allocations.order_by("pk"):
         try:
-            result = _allocation_pay(gateway, allocation, now)
+            result = _allocation_pay(gateway, allocation, now, limiter)
         except Exception as exc:  # a provider SDK raising is an unknown outcome like any other
             log.exception("payout of refund %s: gateway call raised", refund_id)
             error = f"{type(exc).__name__}: {exc}"[:200]
             break
         if result.outcome != PayoutOutcome.SUCCEEDED:
             error = (result.error or result.outcome.value)[:200]
+            rate_limited = result.outcome == PayoutOutcome.RATE_LIMITED
             break
         RefundAllocation.objects.filter(pk=allocation.pk).update(gateway_reference=result.reference)
-    return _attempt_finish(refund_id=refund_id, error=error, now=now)
+    return _attempt_finish(refund_id=refund_id, error=error, now=now, rate_limited=rate_limited)
 
 
-def _attempt_finish(*, refund_id: int, error: str, now: datetime) -> str:
+def _attempt_finish(*, refund_id: int, error: str, now: datetime, rate_limited: bool = False) -> str:
+    if not error:
+        # Every part paid (the common case): one conditional UPDATE instead of lock, read, check and write. It
+        # only matches while the refund is still processing and no part of it is left unpaid.
+        paid = Refund.objects.filter(pk=refund_id, payout_status=PayoutStatus.PROCESSING).exclude(
+            allocations__gateway_reference="").update(payout_status=PayoutStatus.SUCCEEDED, paid_at=now,
+                                                      next_attempt_at=None, last_error="")
+        if paid:
+            return "succeeded"
     with transaction.atomic():
         refund = refund_lock(id=refund_id)
         if refund.payout_status != PayoutStatus.PROCESSING:
@@ -105,6 +131,15 @@ def _attempt_finish(*, refund_id: int, error: str, now: datetime) -> str:
             refund.save(update_fields=["payout_status", "paid_at", "next_attempt_at", "last_error"])
             return "succeeded"
         refund.last_error = error
+        if rate_limited:
+            # The provider refused the call unread (429): nothing failed, so the attempt is given back and the
+            # refund is looked at again in a moment, spread out so the retries do not arrive together.
+            refund.payout_attempts = max(refund.payout_attempts - 1, 0)
+            refund.next_attempt_at = now + timedelta(
+                seconds=settings.PAYOUT_RATE_LIMITED_RETRY_SECONDS * random.uniform(1, 2))
+            refund.save(update_fields=["payout_attempts", "next_attempt_at", "last_error"])
+            transaction.on_commit(partial(payout_enqueue, refund.pk, eta=refund.next_attempt_at))
+            return "rate_limited"
         if refund.payout_attempts >= settings.PAYOUT_MAX_ATTEMPTS:
             refund.payout_status = PayoutStatus.NEEDS_ATTENTION
             refund.next_attempt_at = None

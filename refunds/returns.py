@@ -1,18 +1,21 @@
-"""Returns of orders paid with allowance (SPEC §3). A return to an open wallet raises its total; a return to a
-closed one refunds the principal part to the wallet's payments, so returns live here, with refunds."""
+"""Returns of orders paid with allowance (SPEC §3). A return to an open wallet raises its total (and a pending
+request follows the wallet); a return to a closed one refunds the principal part to the wallet's payments, so
+returns live here, with refunds."""
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import F, Subquery, Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from allowance import locks
-from allowance.models import LedgerEntry, Order, OrderAllocation, Payment, Wallet
+from allowance.models import LedgerEntry, Order, OrderAllocation, Payment, Wallet, split_principal
 from allowance.services import ledger_write, wallet_set_total
 from consumers.models import Consumer
 from core import errors
 from core.money import fen_to_yuan
+from refunds.locks import requests_pending_lock
 from refunds.refunds import refund_create
+from refunds.services import withdrawal_follow_wallet
 
 
 @dataclass(frozen=True)
@@ -35,10 +38,12 @@ def _return_parts(order: Order, amount: int) -> list[ReturnPart]:
 
 
 def order_return(*, order: Order, consumer: Consumer, amount: int | None = None, now=None) -> Order:
-    """Return an order, whole (default) or in part, to the wallets it was paid from.
+    """Return an order, whole (default) or in part, to the wallets it was paid from (SPEC §3 "Returns").
 
-    A wallet that is open gets the amount back and the split follows. A wallet already closed or expired
-    pays the principal part straight back to the consumer as a refund, and the bonus part lapses.
+    An open wallet (active or frozen) gets the amount back and the split follows; a pending withdrawal request
+    on it follows the wallet in the same transaction, and is refunded at once if the wallet is unconsumed again.
+    A closed or expired wallet pays the principal part straight back to its own payments and the bonus part
+    lapses; the principal is computed on the allocation's running total (`_closed_return_principal`).
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -51,17 +56,25 @@ def order_return(*, order: Order, consumer: Consumer, amount: int | None = None,
             raise errors.ReturnExceedsOrder(returnable=fen_to_yuan(returnable))
         parts = _return_parts(order, amount)
         locked = locks.wallets_lock(ids=[p.allocation.wallet_id for p in parts])
+        # Lock order: wallet → request → payments. A frozen wallet's pending request is locked before any refund.
+        pending = {
+            r.wallet_id: r for r in requests_pending_lock(
+                wallet_ids=[w.pk for w in locked.values() if w.status == Wallet.Status.FROZEN])
+        }
+        followed = []
         for part in parts:
             wallet, allocation = locked[part.allocation.wallet_id], part.allocation
-            if wallet.status != Wallet.Status.CLOSED and not wallet.is_expired(now) and not _closed_since(allocation):
+            if wallet.status != Wallet.Status.CLOSED and not wallet.is_expired(now):
                 principal_delta, bonus_delta = wallet_set_total(wallet=wallet, total=wallet.total + part.amount)
                 wallet.save(update_fields=["principal", "bonus"])
                 ledger_write(
                     wallet=wallet, kind=LedgerEntry.Kind.SPEND_RETURN, principal_delta=principal_delta,
                     bonus_delta=bonus_delta, order=order, actor=consumer.user,
                 )
+                if wallet.pk in pending:
+                    followed.append(wallet)
             else:
-                principal_delta = min(_closed_return_principal(allocation, part.amount), _principal_owed(wallet))
+                principal_delta = _closed_return_principal(wallet=wallet, allocation=allocation, amount=part.amount)
                 bonus_delta = part.amount - principal_delta
                 refund = refund_create(wallet=wallet, amount=principal_delta, kind="return", order=order) if principal_delta else None
                 # The wallet's balance does not move: the money passes through it to the payment and the bonus lapses.
@@ -76,39 +89,27 @@ def order_return(*, order: Order, consumer: Consumer, amount: int | None = None,
             allocation.returned_principal += principal_delta
             allocation.returned_bonus += bonus_delta
             allocation.save(update_fields=["returned_principal", "returned_bonus"])
+        for wallet in followed:
+            withdrawal_follow_wallet(wallet=wallet, request=pending[wallet.pk], actor=consumer.user, now=now)
         order.returned_amount += amount
         order.save(update_fields=["returned_amount"])
     return order
 
 
-def _closed_since(allocation: OrderAllocation) -> bool:
-    """True when the allocation's wallet was closed (refunded) after the order took from it, even if the
-    consumer has bought it again since: that money belongs to the wallet's earlier, closed life."""
-    spent = LedgerEntry.objects.filter(
-        wallet_id=allocation.wallet_id, order_id=allocation.order_id, kind=LedgerEntry.Kind.SPEND
-    ).order_by("pk").values("pk")[:1]
-    return LedgerEntry.objects.filter(
-        wallet_id=allocation.wallet_id, pk__gt=Subquery(spent),
-        kind__in=[LedgerEntry.Kind.WITHDRAWAL_REFUND, LedgerEntry.Kind.EXPIRY_REFUND],
-    ).exists()
+def _closed_return_principal(*, wallet: Wallet, allocation: OrderAllocation, amount: int) -> int:
+    """The principal a return of `amount` to a closed (or expired) locked wallet gives back.
 
-
-def _principal_owed(wallet: Wallet) -> int:
-    """Principal the consumer's payments can still take back beyond what the (locked) wallet holds.
-
-    Rounding in the consumer's favour on spends and returns may leave an order's principal share a fen above
-    this; the consumer never gets back more than they paid.
+    On the allocation's running total (SPEC §3): after returns of r in all from an allocation that took a, of
+    which p principal, ceil(r × p / a) has been given back — so one return of 1.00 and a hundred of 0.01 give
+    the same. Never more than the wallet's own payments have left, nor more than its fair share: refunded plus
+    held stays within ceil(paid × unconsumed / credited), so no sequence moves over 0.01 of bonus into principal.
     """
-    refundable = Payment.objects.filter(wallet=wallet).aggregate(
-        left=Sum(F("amount") - F("refunded_amount"))
-    )["left"] or 0
-    return max(refundable - wallet.principal, 0)
-
-
-def _closed_return_principal(allocation: OrderAllocation, amount: int) -> int:
-    """The principal share of a return to a closed wallet: the allocation's own split, in the consumer's favour."""
-    principal_left = max(allocation.principal - allocation.returned_principal, 0)
-    if amount >= allocation.returnable:
-        return min(principal_left, amount)
-    share = -((-amount * allocation.principal) // allocation.amount) if allocation.amount else 0
-    return min(share, principal_left, amount)
+    returned_after = allocation.returned + amount
+    running = -((-returned_after * allocation.principal) // allocation.amount) - allocation.returned_principal
+    refunded = Payment.objects.filter(wallet=wallet).aggregate(s=Sum("refunded_amount"))["s"] or 0
+    net_spent = OrderAllocation.objects.filter(wallet=wallet).aggregate(
+        s=Sum(F("principal") + F("bonus") - F("returned_principal") - F("returned_bonus"))
+    )["s"] or 0
+    unconsumed = wallet.credited - (net_spent - amount)
+    fair = split_principal(total=unconsumed, paid=wallet.paid, credited=wallet.credited) - refunded - wallet.principal
+    return max(0, min(running, fair, amount))

@@ -2,6 +2,7 @@
 expiry. Rows are locked through allowance/locks.py and refunds/locks.py in the order of core/locks.py
 (wallet → request → payment); refunds are written by refunds/refunds.py."""
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -14,15 +15,16 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
 from core import errors
-from core.ids import MAX_ID
-from allowance.locks import wallets_lock, wallets_lock_skip_locked
 from allowance.models import LedgerEntry, Wallet
+from core.ids import MAX_ID
+from core.money import fen_to_yuan
 from allowance.services import audit_record, store_actor_check
-from core.bulk import rows_insert, rows_update
+from allowance.locks import wallets_lock, wallets_lock_skip_locked
 from merchants.selectors import store_staff_check
-from refunds.locks import request_and_wallet_lock, requests_pending_lock
 from refunds.models import Refund, RetentionMessage, WithdrawalRequest
+from refunds.locks import request_and_wallet_lock, requests_pending_lock
 from refunds.refunds import refund_rows_create
+from core.bulk import rows_insert, rows_update
 
 log = logging.getLogger(__name__)
 Status = WithdrawalRequest.Status
@@ -195,26 +197,32 @@ def withdrawal_retention_message(*, request: WithdrawalRequest, actor, message: 
     return retention
 
 
-def withdrawal_refund(*, request: WithdrawalRequest, actor, now=None) -> WithdrawalRequest:
+def withdrawal_refund(*, request: WithdrawalRequest, actor, now=None, seen_principal: int | None = None
+                      ) -> WithdrawalRequest:
     """Merchant staff refund a pending request now, before the hold ends (`resolution=merchant`).
 
-    Only pending requests can be refunded this way (SPEC §4.5).
+    Only pending requests can be refunded this way (SPEC §4.5). `seen_principal` is the amount the staff member
+    confirmed: if a return has changed the wallet's principal since, nothing moves and `PrincipalChanged` (409)
+    says the new amount.
     """
-    return _withdrawal_refund(request=request, actor=actor, now=now, by_admin=False)
+    return _withdrawal_refund(request=request, actor=actor, now=now, by_admin=False, seen_principal=seen_principal)
 
 
 def withdrawal_admin_refund(*, request: WithdrawalRequest, actor, now=None) -> WithdrawalRequest:
     """An admin refunds a pending request from the Django admin: the same rule, audited as `admin_withdrawal_refund`."""
-    return _withdrawal_refund(request=request, actor=actor, now=now, by_admin=True)
+    return _withdrawal_refund(request=request, actor=actor, now=now, by_admin=True, seen_principal=None)
 
 
-def _withdrawal_refund(*, request: WithdrawalRequest, actor, now, by_admin: bool) -> WithdrawalRequest:
+def _withdrawal_refund(*, request: WithdrawalRequest, actor, now, by_admin: bool, seen_principal: int | None
+                       ) -> WithdrawalRequest:
     now = now or timezone.now()
     with transaction.atomic():
         wallet, request = request_and_wallet_lock(id=request.pk)
         store_actor_check(actor=actor, store=wallet.store, by_admin=by_admin)
         if request.status != Status.PENDING:
             raise errors.RequestNotPending()
+        if seen_principal is not None and seen_principal != wallet.principal:
+            raise errors.PrincipalChanged(principal=fen_to_yuan(wallet.principal))
         refunded = _wallet_close_and_refund(wallet=wallet, request=request, resolution=Resolution.MERCHANT,
                                             actor=actor, now=now)
         audit_record(actor=actor, action="admin_withdrawal_refund" if by_admin else "withdrawal_refund",
@@ -222,6 +230,66 @@ def _withdrawal_refund(*, request: WithdrawalRequest, actor, now, by_admin: bool
                      account_name=wallet.consumer.account_name)
         transaction.on_commit(partial(_notify, "refunded", request.pk))
     return request
+
+
+def withdrawal_follow_wallet(*, wallet: Wallet, request: WithdrawalRequest, actor, now) -> WithdrawalRequest:
+    """A return has just landed in a frozen wallet: its pending request takes the wallet's current principal and
+    bonus (every page, the API, the staff email and summary read them from the request), or, if the wallet is
+    unconsumed again, it is refunded at once (`resolution=instant`). Called inside the return's transaction
+    with the wallet and the request locked."""
+    if not wallet.consumed:
+        _wallet_close_and_refund(wallet=wallet, request=request, resolution=Resolution.INSTANT, actor=actor, now=now)
+        transaction.on_commit(partial(_notify, "refunded", request.pk))
+        return request
+    request.principal, request.bonus_lapsed = wallet.principal, wallet.bonus
+    request.save(update_fields=["principal", "bonus_lapsed"])
+    return request
+
+
+# --- the scheduled work --------------------------------------------------------------------
+
+
+# --- sweep isolation (SPEC §4.8) -------------------------------------------------------------
+
+
+def sweep_isolated(*, rows: list, batch: Callable[[list], int], one: Callable[[object], int],
+                   mark: Callable[[object, Exception], None], what: str) -> int:
+    """Run `batch(rows)` in a savepoint; if it raises, roll the batch back and run `one(row)` for each row in a
+    savepoint of its own. A row that still raises is rolled back alone, logged and handed to `mark` (which marks
+    it for attention in the admin, outside the rolled-back savepoint); the others go on. Returns the count done.
+
+    Called inside the caller's transaction: its work commits with the caller's, after-commit hooks registered in
+    a rolled-back savepoint are dropped with it, and row locks taken in it are released (PostgreSQL), so the
+    row-by-row pass takes them again. The batch stays the fast path; a bad row costs one batch's redo.
+    """
+    try:
+        with transaction.atomic():
+            return batch(rows)
+    except Exception:
+        log.warning("%s: a batch of %d failed; redoing it row by row", what, len(rows), exc_info=True)
+    done = 0
+    for row in rows:
+        try:
+            with transaction.atomic():
+                done += one(row)
+        except Exception as exc:
+            log.exception("%s: %r could not be resolved; rolled back alone and marked for attention", what, row)
+            mark(row, exc)
+    return done
+
+
+def _attention_reason(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:200]
+
+
+def withdrawal_mark_attention(*, request_id: int, exc: Exception, now) -> None:
+    """Mark a request the scheduled job could not resolve, for an admin to look at (it stays pending)."""
+    WithdrawalRequest.objects.filter(pk=request_id).update(attention_reason=_attention_reason(exc), attention_at=now)
+
+
+def wallet_mark_attention(*, wallet_id: int, exc: Exception, now) -> None:
+    """Mark a wallet the expiry job could not close, for an admin to look at (it stays open)."""
+    Wallet.objects.filter(pk=wallet_id).update(attention_reason=_attention_reason(exc), attention_at=now)
 
 
 # --- the scheduled work --------------------------------------------------------------------
@@ -233,7 +301,9 @@ def withdrawal_refund_due(*, now=None, batch_size: int | None = None, max_batche
     Batched; each batch is one transaction that locks its wallets with SKIP LOCKED, so two sweeps at once
     (or a sweep racing a consumer or merchant) never block each other and never refund twice: whoever holds
     the wallet lock decides, and the locked status check plus the one-refund-per-request constraint stop a
-    second refund. Safe to run any number of times.
+    second refund. Safe to run any number of times. A request that cannot be refunded (data that breaks an
+    invariant, an unexpected error) is rolled back alone and marked for attention; the rest go on
+    (`sweep_isolated`).
     """
     now = now or timezone.now()
     batch_size = batch_size or settings.SWEEP_BATCH_SIZE
@@ -251,57 +321,96 @@ def withdrawal_refund_due(*, now=None, batch_size: int | None = None, max_batche
             if not due:
                 break
             after = due[-1][:2]
-            # Lock order: wallets (SKIP LOCKED: whoever holds one decides), then their requests, then payments
-            # (in refund_rows_create). Plain tuples, no model instances.
-            wallets = dict((pk, (principal, bonus)) for pk, principal, bonus in (
-                wallets_lock_skip_locked(ids=[wallet_id for _, _, wallet_id in due])
-                .values_list("pk", "principal", "bonus")
-            ))
-            requests = list(requests_pending_lock(
-                ids=[pk for _, pk, wallet_id in due if wallet_id in wallets]
-            ).values_list("pk", "wallet_id"))
-            if not requests:
-                continue
-            _close_rows(
-                rows=[(wallet_id, *wallets[wallet_id], request_id) for request_id, wallet_id in requests],
-                resolution=Resolution.AUTO, actor_id=None, now=now, created_at=timezone.now(),
+            done += sweep_isolated(
+                rows=due, batch=partial(_due_rows_refund, now=now), one=lambda row: _due_rows_refund([row], now=now),
+                mark=lambda row, exc: withdrawal_mark_attention(request_id=row[1], exc=exc, now=now),
+                what="withdrawal_refund_due",
             )
-            transaction.on_commit(partial(_notify_many, "refunded", [request_id for request_id, _ in requests]))
-            done += len(requests)
     return done
 
 
-def wallet_expire_due(*, now=None, batch_size: int | None = None) -> int:
+def _due_rows_refund(due: list[tuple], *, now) -> int:
+    """Refund the due requests given as (due_at, request_id, wallet_id) whose wallets are free to lock."""
+    # Lock order: wallets (SKIP LOCKED: whoever holds one decides), then their requests, then payments
+    # (in refund_rows_create). Plain tuples, no model instances.
+    wallets = dict((pk, (principal, bonus)) for pk, principal, bonus in (
+        wallets_lock_skip_locked(ids=[wallet_id for _, _, wallet_id in due])
+        .values_list("pk", "principal", "bonus")
+    ))
+    requests = list(requests_pending_lock(ids=[pk for _, pk, wallet_id in due if wallet_id in wallets]).values_list("pk", "wallet_id"))
+    if not requests:
+        return 0
+    _close_rows(
+        rows=[(wallet_id, *wallets[wallet_id], request_id) for request_id, wallet_id in requests],
+        resolution=Resolution.AUTO, actor_id=None, now=now, created_at=timezone.now(),
+    )
+    transaction.on_commit(partial(_notify_many, "refunded", [request_id for request_id, _ in requests]))
+    return len(requests)
+
+
+def wallet_expire_due(*, now=None, batch_size: int | None = None, max_batches: int | None = None) -> int:
     """Close every open wallet past `valid_until`: principal refunded, bonus lapses (`resolution=expiry`).
 
-    A pending request on such a wallet ends the same way. Batched with SKIP LOCKED like the sweep.
+    A pending request on such a wallet ends the same way. Returns how many wallets were refunded (an empty wallet
+    without a request is only closed). Batched exactly like the due sweep (`_wallets_expire`), and isolated like
+    it: a wallet that cannot be closed is rolled back alone and marked for attention (`sweep_isolated`). Safe to
+    run any number of times, and alongside consumers, staff and another expiry run.
     """
     now = now or timezone.now()
     batch_size = batch_size or settings.SWEEP_BATCH_SIZE
-    done, after_id = 0, 0
-    while True:
+    done, batches, after = 0, 0, None
+    while max_batches is None or batches < max_batches:
+        batches += 1
         with transaction.atomic():
-            ids = list(
-                Wallet.objects.filter(valid_until__lte=now, pk__gt=after_id)
-                .exclude(status=Wallet.Status.CLOSED).order_by("pk").values_list("pk", flat=True)[:batch_size]
-            )
-            if not ids:
+            # Keyset over the partial index `wallet_open_by_validity` (valid_until, id) of open wallets: each batch
+            # starts after the last one's key, so skipped (locked) wallets and closed history are never read again.
+            due = Wallet.objects.filter(valid_until__lte=now).exclude(status=Wallet.Status.CLOSED)
+            if after is not None:
+                due = due.filter(TupleGreaterThan(Tuple(F("valid_until"), F("pk")), after))
+            due = list(due.order_by("valid_until", "pk").values_list("valid_until", "pk")[:batch_size])
+            if not due:
                 break
-            after_id = ids[-1]
-            for wallet in wallets_lock_skip_locked(ids=ids, open_only=True):
-                request = (
-                    requests_pending_lock(wallet_ids=[wallet.pk]).first()
-                    or WithdrawalRequest(wallet=wallet, requested_at=now)
-                )
-                if wallet.total == 0 and request.pk is None:
-                    wallet.status = Wallet.Status.CLOSED
-                    wallet.closed_at = now
-                    wallet.save(update_fields=["status", "closed_at"])
-                    continue
-                _wallet_close_and_refund(wallet=wallet, request=request, resolution=Resolution.EXPIRY, actor=None, now=now)
-                transaction.on_commit(partial(_notify, "refunded", request.pk))
-                done += 1
+            after = due[-1]
+            done += sweep_isolated(
+                rows=due, batch=partial(_wallets_expire, now=now), one=lambda row: _wallets_expire([row], now=now),
+                mark=lambda row, exc: wallet_mark_attention(wallet_id=row[1], exc=exc, now=now),
+                what="wallet_expire_due",
+            )
     return done
+
+
+def _wallets_expire(due: list[tuple], *, now) -> int:
+    """Expire the wallets given as (valid_until, wallet_id) that are free to lock; returns how many were refunded.
+
+    A constant number of statements whatever the batch size: one lock of the wallets (SKIP LOCKED: a wallet
+    someone holds is theirs to decide, and the next run sees it again), one of their pending requests, then bulk
+    writes (`_close_rows`) and one after-commit hand-off for the batch's payouts. The consumers' emails are not
+    sent from here: each request is its own outbox row (`consumer_notified_at` empty), emailed by the notify job.
+    """
+    # Lock order as everywhere: wallets (pk order), then their requests, then payments (in refund_rows_create).
+    wallets = {pk: (principal, bonus) for pk, principal, bonus in (
+        wallets_lock_skip_locked(ids=[pk for _, pk in due], open_only=True).values_list("pk", "principal", "bonus")
+    )}
+    if not wallets:
+        return 0
+    pending = {wallet_id: pk for pk, wallet_id in requests_pending_lock(wallet_ids=list(wallets)).values_list(
+        "pk", "wallet_id")}
+    empty = [wallet_id for wallet_id, (principal, bonus) in wallets.items()
+             if principal == 0 and bonus == 0 and wallet_id not in pending]
+    # A wallet still holding money without a request gets one, written already ended: refunded at expiry.
+    new = [(wallet_id, *wallets[wallet_id]) for wallet_id in wallets if wallet_id not in pending and wallet_id not in empty]
+    new_ids = rows_insert(
+        WithdrawalRequest, ["wallet_id", "status", "resolution", "principal", "bonus_lapsed", "requested_at", "resolved_at"],
+        [(wallet_id, Status.REFUNDED, Resolution.EXPIRY, principal, bonus, now, now) for wallet_id, principal, bonus in new],
+    )
+    requests = {**pending, **{wallet_id: pk for (wallet_id, _, _), pk in zip(new, new_ids)}}
+    closing = sorted(requests)
+    _close_rows(
+        rows=[(wallet_id, *wallets[wallet_id], requests[wallet_id]) for wallet_id in closing],
+        resolution=Resolution.EXPIRY, actor_id=None, now=now, created_at=timezone.now(), requests_written=set(new_ids),
+    )
+    rows_update(Wallet, ["status", "closed_at"], [(wallet_id, Wallet.Status.CLOSED, now) for wallet_id in empty])
+    return len(closing)
 
 
 def _notify_many(event: str, request_ids: list[int]) -> None:
@@ -318,3 +427,12 @@ def _notify(event: str, request_id: int) -> None:
     from refunds.notifications import withdrawal_notify_enqueue
 
     withdrawal_notify_enqueue(event=event, request_id=request_id)
+
+
+# --- finance exports -----------------------------------------------------------------------
+
+
+def export_audit(*, actor, export: str, target, store=None, **filters) -> None:
+    """Record that a staff member exported money data, with the filters, before the first row is sent."""
+    audit_record(actor=actor, action=f"export_{export}", target=target, store=store,
+                 **{name: value for name, value in filters.items() if value not in (None, "")})

@@ -51,6 +51,12 @@ def withdrawal_held_notify_due() -> int:
 
 
 @shared_task
+def withdrawal_expiry_notify_due() -> int:
+    """Email the consumers whose allowance was closed by expiry since the last run (the expiry's outbox)."""
+    return notifications.withdrawal_expiry_notify_due()
+
+
+@shared_task
 def withdrawal_notify(event: str, request_id: int) -> bool:
     return notifications.withdrawal_notify_send(event=event, request_id=request_id)
 
@@ -61,3 +67,11 @@ def withdrawal_notify_fan_out(event: str, request_ids: list[int]) -> int:
     for request_id in request_ids:
         notifications.withdrawal_notify_enqueue(event=event, request_id=request_id)
     return len(request_ids)
+
+
+@shared_task
+def insights_rollup_all() -> int:
+    """Keep every campaign's settled days of insights (refunds.insights), so pages read small rows."""
+    from refunds import insights
+
+    return insights.insights_rollup_all()

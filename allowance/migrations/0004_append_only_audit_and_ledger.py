@@ -2,8 +2,7 @@
 
 The models refuse to save an existing row, but a queryset `.update()`/`.delete()`, the admin or a hand-typed
 SQL statement would not ask the model. A trigger refuses any UPDATE or DELETE of a row; TRUNCATE (used to
-empty a test or benchmark database) is a different statement and still works. Other databases (the SQLite
-demo) keep the model-level guard only.
+empty a test or benchmark database) is a different statement and still works.
 """
 from django.db import migrations
 
@@ -19,8 +18,6 @@ $$ LANGUAGE plpgsql;
 
 
 def forwards(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
     with schema_editor.connection.cursor() as cursor:  # no parameters: the % in the message stays as it is
         cursor.execute(CREATE_FUNCTION)
     for table in TABLES:
@@ -32,8 +29,6 @@ def forwards(apps, schema_editor):
 
 
 def backwards(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
     for table in TABLES:
         schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
     schema_editor.execute("DROP FUNCTION IF EXISTS store_allowance_append_only()")

@@ -14,8 +14,6 @@ TABLES = ["allowance_wallet", "allowance_payment"]
 
 def fillfactor(percent):
     def apply(apps, schema_editor):
-        if schema_editor.connection.vendor != "postgresql":
-            return
         for table in TABLES:
             schema_editor.execute(f"ALTER TABLE {schema_editor.quote_name(table)} SET (fillfactor = {percent})")
 

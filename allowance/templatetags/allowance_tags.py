@@ -1,7 +1,8 @@
 """Template helpers for money and time left."""
 from django import template
+from django.conf import settings
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
 from core.money import fen_to_yuan
 
@@ -39,3 +40,21 @@ def duration(seconds) -> str:
     minutes, secs = divmod(rest, 60)
     clock = f"{hours:02d}:{minutes:02d}:{secs:02d}"
     return gettext("%(days)s d %(clock)s") % {"days": days, "clock": clock} if days else clock
+
+
+def hold_words(seconds: int) -> str:
+    """A hold as people say it: "48 hours", "30 minutes", "20 seconds" (the largest whole unit)."""
+    seconds = int(seconds)
+    if seconds and seconds % 3600 == 0:
+        hours = seconds // 3600
+        return ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours}
+    if seconds and seconds % 60 == 0:
+        minutes = seconds // 60
+        return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
+    return ngettext("%(count)d second", "%(count)d seconds", seconds) % {"count": seconds}
+
+
+@register.simple_tag
+def hold_duration() -> str:
+    """The withdrawal hold of this deployment (WITHDRAWAL_HOLD_SECONDS) in words, in the page's language."""
+    return hold_words(settings.WITHDRAWAL_HOLD_SECONDS)

@@ -4,6 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
@@ -80,13 +81,16 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------
-DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
+# PostgreSQL only, everywhere: `make run` and `make test` start an embedded one when DATABASE_URL is unset
+# (scripts/embedded.py), so there is one code path and no second database to keep working.
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+if not DATABASE_URL.startswith(("postgres://", "postgresql://")):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "DATABASE_URL must be set to a PostgreSQL database (postgres://…). `make run` and `make test` start an "
+        "embedded PostgreSQL and Redis when it is unset; see the README's configuration table.")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("CONN_MAX_AGE", 60))}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # SQLite has no row locks: IMMEDIATE transactions serialise writers (web, worker, beat)
-    # so that "lock, then check, then write" still holds on the no-server default run.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 30}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Axes first: it refuses a locked-out account before any password is checked.
@@ -115,6 +119,8 @@ AXES_RESET_ON_SUCCESS = True
 # owner can predict when they may log in again.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_HTTP_RESPONSE_CODE = 429
+# No "AXES: BEGIN version …" banner in every process's start-up output (web, worker, beat, manage.py).
+AXES_VERBOSE = False
 # axes.W006 asks to lock by address too; that would let one shared NAT address lock out every account behind
 # it. Per-address limits are the login throttle's job (THROTTLE_LOGIN_RATE, per account name and address).
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
@@ -134,6 +140,9 @@ PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=()"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# One date format per language for flash messages, pages, emails and the admin: templates and code name
+# DATETIME_FORMAT / DATE_FORMAT and config/formats/<language>/formats.py says what it is.
+FORMAT_MODULE_PATH = ["config.formats"]
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True
@@ -142,6 +151,8 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else []
+# Files a browser asks for at the site's root (/favicon.ico), served by whitenoise like the static files.
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -153,6 +164,9 @@ SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 60)
 SWEEP_BATCH_SIZE = env_int("SWEEP_BATCH_SIZE", 500)
 # How often the staff are emailed about newly held withdrawal requests (the outbox is the request row).
 NOTIFY_INTERVAL_SECONDS = env_int("NOTIFY_INTERVAL_SECONDS", 10)
+# The expiry reminder (email + notice on My Allowance) this many days before valid_until; how often beat looks.
+EXPIRY_REMINDER_DAYS = env_int("EXPIRY_REMINDER_DAYS", 7)
+EXPIRY_REMINDER_INTERVAL_SECONDS = env_int("EXPIRY_REMINDER_INTERVAL_SECONDS", 300)
 MAX_AMOUNT_FEN = env_int("MAX_AMOUNT_FEN", 100_000_000)  # 1,000,000.00 yuan
 IDEMPOTENCY_KEY_TTL_SECONDS = env_int("IDEMPOTENCY_KEY_TTL_SECONDS", 86400)
 
@@ -191,35 +205,27 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
-# --- Cache (throttling, idempotency locks) ---------------------------------
-REDIS_URL = os.environ.get("REDIS_URL", "")
-if REDIS_URL:
-    # Tolerant of a Redis outage for plain gets and sets (throttles fail open for those seconds, never a 500),
-    # with short socket timeouts so a hung Redis cannot hold a request (config/cache.py).
-    CACHES = {"default": {"BACKEND": "config.cache.ResilientRedisCache", "LOCATION": REDIS_URL,
-                          "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2}}}
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache")}}
+# --- Cache (throttling, idempotency locks) and broker: Redis only ------------
+# Like DATABASE_URL, unset only where `make run` / `make test` start an embedded Redis before settings load.
+REDIS_URL = os.environ.get("REDIS_URL") or os.environ.get("CELERY_BROKER_URL", "")
+if not REDIS_URL.startswith(("redis://", "rediss://")):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("REDIS_URL (or CELERY_BROKER_URL) must name a Redis server (redis://…); "
+                               "`make run` and `make test` start an embedded one when both are unset.")
+# Tolerant of a Redis outage for plain gets and sets (throttles fail open for those seconds, never a 500),
+# with short socket timeouts so a hung Redis cannot hold a request (config/cache.py).
+CACHES = {"default": {"BACKEND": "config.cache.ResilientRedisCache", "LOCATION": REDIS_URL,
+                      "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2}}}
 
 # --- Celery ----------------------------------------------------------------
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    _broker_dir = VAR_DIR / "celery-broker"
-    for sub in ("queue", "processed"):
-        (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_broker_dir / "queue"),
-        "data_folder_out": str(_broker_dir / "queue"),
-        "data_folder_processed": str(_broker_dir / "processed"),
-        "store_processed": False,
-    }
-elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-    # Unacknowledged messages (acks_late) come back after this long; it must exceed the longest ETA we
-    # schedule (PAYOUT_BACKOFF_MAX_SECONDS) or every long retry would be delivered twice. Duplicates are
-    # harmless (tasks claim their work in the database) but wasteful.
-    # Short socket timeouts: a hung or unreachable broker fails a publish in about a second (see below).
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7200),
-                                       "socket_connect_timeout": 1, "socket_timeout": 5}
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL
+# Unacknowledged messages (acks_late) come back after this long; it must exceed the longest ETA we
+# schedule (PAYOUT_BACKOFF_MAX_SECONDS) or every long retry would be delivered twice. Duplicates are
+# harmless (tasks claim their work in the database) but wasteful.
+# Short socket timeouts: a hung or unreachable broker fails a publish in about a second (see below).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7200),
+                                   "socket_connect_timeout": 1, "socket_timeout": 5}
 CELERY_TASK_IGNORE_RESULT = True
 # Web requests publish after commit (emails, payouts). A broker that is down or unreachable must not hold them:
 # Celery's default (connect timeout 4 s, 3 publish retries) stalled each withdrawal 0.6 s with Redis refusing and
@@ -231,6 +237,13 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
+# Payout calls wait on the gateway, not the CPU: they have a queue of their own, consumed by a thread-pool worker
+# (`-Q payouts --pool threads --concurrency $PAYOUT_CONCURRENCY`) while the default worker runs the sweeps.
+# A worker started without -Q consumes both queues, so an older command line still pays (at prefork speed).
+PAYOUT_QUEUE = os.environ.get("PAYOUT_QUEUE", "payouts")
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = [Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(PAYOUT_QUEUE)]
+CELERY_TASK_ROUTES = {"refunds.tasks.refund_payout": {"queue": PAYOUT_QUEUE}}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The beat schedule is in config/celery.py; its intervals are these settings.
 
@@ -240,6 +253,14 @@ SANDBOX_GATEWAY_LATENCY_MS = env_int("SANDBOX_GATEWAY_LATENCY_MS", 50)
 SANDBOX_GATEWAY_FAILURE_RATE = float(os.environ.get("SANDBOX_GATEWAY_FAILURE_RATE") or 0)
 SANDBOX_GATEWAY_TIMEOUT_RATE = float(os.environ.get("SANDBOX_GATEWAY_TIMEOUT_RATE") or 0)
 SANDBOX_GATEWAY_LOST_ANSWER_RATE = float(os.environ.get("SANDBOX_GATEWAY_LOST_ANSWER_RATE") or 0)
+# The provider's own limit, modelled: calls per second beyond it are refused as HTTP 429 (0: no limit).
+SANDBOX_GATEWAY_RATE_LIMIT = env_int("SANDBOX_GATEWAY_RATE_LIMIT", 500)
+# Our side of it: all payout workers together call the gateway at most this often (a limiter in Redis).
+PAYOUT_RATE_LIMIT = float(os.environ.get("PAYOUT_RATE_LIMIT") or 500)
+# Payout calls in flight per payout worker process (its thread pool; see the Procfile and docs/perf.md).
+PAYOUT_CONCURRENCY = env_int("PAYOUT_CONCURRENCY", 32)
+# After a 429 the refund is looked at again in 1–2 × this, without spending an attempt.
+PAYOUT_RATE_LIMITED_RETRY_SECONDS = float(os.environ.get("PAYOUT_RATE_LIMITED_RETRY_SECONDS") or 1)
 PAYOUT_MAX_ATTEMPTS = env_int("PAYOUT_MAX_ATTEMPTS", 8)  # then the refund needs attention (admin retries it)
 PAYOUT_BACKOFF_BASE_SECONDS = float(os.environ.get("PAYOUT_BACKOFF_BASE_SECONDS") or 30)
 PAYOUT_BACKOFF_MAX_SECONDS = float(os.environ.get("PAYOUT_BACKOFF_MAX_SECONDS") or 1800)
@@ -257,4 +278,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # django-axes logs every successful login at INFO ("Deleted 0 failed login attempts"); its warnings
+    # (lockouts) are what an operator needs.
+    "loggers": {"axes": {"level": "WARNING"}},
 }

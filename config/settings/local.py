@@ -1,4 +1,5 @@
-"""Local development and the demo (`make run`): DEBUG on, SQLite and a file broker by default."""
+"""Local development and the demo (`make run`): DEBUG on. PostgreSQL and Redis from the environment, which
+`scripts/run.py` fills with embedded servers when DATABASE_URL / REDIS_URL are unset."""
 import os
 
 os.environ.setdefault("DEBUG", "1")

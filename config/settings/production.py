@@ -18,8 +18,8 @@ def required(name: str) -> str:
 SECRET_KEY = required("SECRET_KEY")  # `check --deploy` also says when it is too short or too plain
 ALLOWED_HOSTS = [h.strip() for h in required("ALLOWED_HOSTS").split(",") if h.strip()]
 DEBUG = False
-# The database and the broker hold credentials: production names them itself rather than falling back to
-# the local SQLite file and file broker.
+# The database and the broker hold credentials: production names both itself (no embedded servers,
+# no broker that merely follows REDIS_URL).
 required("DATABASE_URL")
 CELERY_BROKER_URL = required("CELERY_BROKER_URL")
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

@@ -26,7 +26,8 @@ class AmountField(serializers.Field):
     default_error_messages = {
         "invalid": _('Enter an amount in yuan with at most two decimal places, such as "72.50".'),
         "positive": _("The amount must be greater than zero."),
-        "max": _("The amount must be at most %(max)s."),
+        # DRF fills messages with str.format, so the placeholder is {max} (a %(max)s would be shown as is).
+        "max": _("The amount must be at most {max}."),
     }
 
     def to_internal_value(self, data):
@@ -34,9 +35,12 @@ class AmountField(serializers.Field):
             if not _PLAIN_DECIMAL.fullmatch(data):
                 self.fail("invalid")
         elif isinstance(data, Decimal):
-            # The JSON parser hands numbers with a fraction over as Decimal, exactly as written.
-            if not data.is_finite() or "E" in str(data).upper():
+            # The JSON parser hands numbers with a fraction or an exponent over as a JSONNumber that keeps how
+            # it was written: 1.0e1 equals 10 but its exponent is refused like "1e1" in a string (SPEC §2).
+            written = getattr(data, "written", str(data))
+            if not data.is_finite() or not _PLAIN_DECIMAL.fullmatch(written):
                 self.fail("invalid")
+            data = written
         elif not isinstance(data, int) or isinstance(data, bool):
             self.fail("invalid")
         try:

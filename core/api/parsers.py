@@ -7,9 +7,24 @@ from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
 
+class JSONNumber(Decimal):
+    """A JSON number with a fraction or an exponent, exact, that remembers how it was written: `1.0e1` equals 10
+    but is written with an exponent, which SPEC §2 refuses for amounts (the amount field reads `written`)."""
+
+    written: str
+
+    def __new__(cls, text: str):
+        number = super().__new__(cls, text)
+        number.written = text
+        return number
+
+    def __reduce__(self):  # a pickled copy (a cache, a task argument) keeps how it was written
+        return type(self), (self.written,)
+
+
 class StrictJSONParser(JSONParser):
-    """JSON only; numbers with a fraction stay exact (Decimal, never float); NaN/Infinity and text that cannot
-    be stored (lone surrogates) are a 400."""
+    """JSON only; numbers with a fraction or exponent stay exact (JSONNumber, a Decimal, never float);
+    NaN/Infinity and text that cannot be stored (lone surrogates) are a 400."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         parser_context = parser_context or {}
@@ -18,7 +33,7 @@ class StrictJSONParser(JSONParser):
             text = stream.read().decode(encoding) if stream is not None else ""
             if not text.strip():
                 return {}
-            data = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+            data = json.loads(text, parse_float=JSONNumber, parse_constant=_reject_constant)
             json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")
         except (ValueError, UnicodeError, RecursionError) as exc:
             raise ParseError(_("The body is not valid JSON.")) from exc

@@ -13,8 +13,8 @@ class Migration(migrations.Migration):
     dependencies = [
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
         # The tables exist already: created by allowance (idempotency keys) and refunds (the sandbox's payouts).
-        ('allowance', '0008_ledger_partial_cause_indexes'),
-        ('refunds', '0005_drop_request_wallet_index'),
+        ('allowance', '0013_insights_indexes_and_expiry_reminder'),
+        ('refunds', '0009_insights_rollup_and_export_indexes'),
     ]
 
     # State only: the tables keep their names and rows (db_table), Django now files the models under core.

@@ -1,24 +1,24 @@
 """Merchant staff API: their stores' campaigns, user management search and the summary. Only their stores."""
+from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from allowance import selectors, services
-from refunds.selectors import merchant_summary, staff_wallets_with_open_request
-from core.api import examples as ex
-from core.api.base import (
-    PAGE_PARAMETERS, ApiView, EmptyBodySerializer, paged_response, query_params, scoped_get,
-)
-from merchants.api.serializers import (
-    CampaignInput, CampaignStateQuery, MerchantCampaignOutput, MerchantUserOutput, SummaryOutput, SummaryQuery,
-    UserSearchQuery,
-)
 from allowance.selectors import consumers_search
+from api.permissions import MerchantApiView
+from core.api import examples as ex
+from core.api.base import PAGE_PARAMETERS, ApiView, EmptyBodySerializer, paged_response, query_params, scoped_get
+from merchants.api.serializers import (
+    CampaignInput, CampaignStateQuery, InsightsOutput, InsightsQuery, MerchantCampaignOutput, MerchantUserOutput,
+    SummaryOutput, SummaryQuery, UserSearchQuery,
+)
 from merchants.selectors import stores_for_staff
+from refunds.selectors import merchant_summary, staff_wallets_with_open_request
 
 
-class MerchantCampaignListApi(ApiView):
+class MerchantCampaignListApi(MerchantApiView):
     @extend_schema(
         operation_id="merchant_campaigns_list", tags=["merchant"], responses=MerchantCampaignOutput(many=True),
         parameters=[CampaignStateQuery, *PAGE_PARAMETERS],
@@ -63,7 +63,7 @@ class MerchantCampaignEndApi(ApiView):
         return Response(MerchantCampaignOutput(services.campaign_end(campaign=campaign, actor=request.user)).data)
 
 
-class MerchantUserSearchApi(ApiView):
+class MerchantUserSearchApi(MerchantApiView):
     @extend_schema(
         operation_id="merchant_users_search", tags=["merchant"], responses=MerchantUserOutput(many=True),
         parameters=[UserSearchQuery],
@@ -81,7 +81,7 @@ class MerchantUserSearchApi(ApiView):
         return Response(MerchantUserOutput(rows, many=True).data)
 
 
-class MerchantSummaryApi(ApiView):
+class MerchantSummaryApi(MerchantApiView):
     @extend_schema(
         operation_id="merchant_summary", tags=["merchant"], responses=SummaryOutput,
         parameters=[SummaryQuery],
@@ -90,6 +90,28 @@ class MerchantSummaryApi(ApiView):
     def get(self, request):
         query = query_params(SummaryQuery, request)
         store = scoped_get(stores_for_staff(user=request.user), query["store"]) if "store" in query else None
-        if store is None and not stores_for_staff(user=request.user).exists():
-            raise PermissionDenied("Only merchant staff can see a summary.")
         return Response(SummaryOutput(merchant_summary(user=request.user, store=store)).data)
+
+
+class MerchantInsightsApi(ApiView):
+    @extend_schema(
+        operation_id="merchant_insights", tags=["merchant"], responses=InsightsOutput, parameters=[InsightsQuery],
+        description=(
+            "Campaign insights over the days `from`..`to` (local calendar days, both included; default the last "
+            "30): sold, spent through allowance, withdrawals by outcome, retention rate, median time to refund and "
+            "a daily series; outstanding and expiring are the open wallets now. For each campaign and in `total`."
+        ),
+    )
+    def get(self, request):
+        from refunds.insights import insights_for_staff
+
+        if not stores_for_staff(user=request.user).exists():
+            raise PermissionDenied("Only merchant staff can see insights.")
+        query = query_params(InsightsQuery, request)
+        store = scoped_get(stores_for_staff(user=request.user), query["store"]) if "store" in query else None
+        campaign = scoped_get(selectors.campaigns_for_staff(user=request.user, state=None), query["campaign"]) if "campaign" in query else None
+        if store is not None and campaign is not None and campaign.store_id != store.pk:
+            raise Http404
+        insights = insights_for_staff(user=request.user, store=store, campaign=campaign,
+                                      start=query["from"], end=query["to"])
+        return Response(InsightsOutput(insights).data)

@@ -21,5 +21,11 @@ class RetentionMessageInput(StrictSerializer):
     message = serializers.CharField(max_length=500, validators=text_validators())
 
 
+class MerchantRefundInput(StrictSerializer):
+    """The amount the staff member saw and confirms (optional): if a return has changed it since, a 409."""
+
+    principal = AmountField(required=False, help_text="The principal shown when the refund was confirmed, e.g. \"72.00\".")
+
+
 class WithdrawalStatusQuery(serializers.Serializer):
     status = serializers.ChoiceField(choices=WithdrawalRequest.Status.choices, required=False)

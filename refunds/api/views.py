@@ -3,22 +3,21 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
+from allowance.selectors import wallets_of_user
+from api.permissions import MerchantApiView
+from api.serializers import RetentionMessageOutput, WithdrawalRequestOutput
 from core.api import examples as ex
 from core.api.base import (
     PAGE_PARAMETERS, ApiView, EmptyBodySerializer, MoneyApiView, paged_response, query_params, scoped_get,
 )
 from core.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
-from allowance.selectors import wallets_of_user
 from refunds import services
 from refunds.api.serializers import (
-    MerchantWithdrawalRequestOutput,
-    RetentionMessageInput,
-    WithdrawalPreviewOutput,
+    MerchantRefundInput, MerchantWithdrawalRequestOutput, RetentionMessageInput, WithdrawalPreviewOutput,
     WithdrawalStatusQuery,
 )
-from api.serializers import RetentionMessageOutput, WithdrawalRequestOutput
-from refunds.selectors import request_list, requests_in_staff_stores, requests_of_user
 from refunds.models import WithdrawalRequest
+from refunds.selectors import request_list, requests_in_staff_stores, requests_of_user
 
 
 def _request_output(request_id):
@@ -46,7 +45,8 @@ class WithdrawalCreateApi(MoneyApiView):
         operation_id="wallets_withdrawals_create", tags=["consumer"], request=EmptyBodySerializer,
         parameters=[IDEMPOTENCY_PARAMETER], responses={201: WithdrawalRequestOutput},
         examples=[ex.response("Held (the wallet was spent from)", ex.REQUEST_PENDING, 201)],
-        description="Withdraw the wallet's principal: refunded at once if never spent, else held 48 hours.",
+        description="Withdraw the wallet's principal: refunded at once if never spent, else held for "
+                    "WITHDRAWAL_HOLD_SECONDS (48 hours by default).",
     )
     @idempotent
     def post(self, request, pk):
@@ -89,7 +89,7 @@ class WithdrawalCancelApi(MoneyApiView):
 # --- merchant staff ------------------------------------------------------------------------
 
 
-class MerchantWithdrawalListApi(ApiView):
+class MerchantWithdrawalListApi(MerchantApiView):
     @extend_schema(
         operation_id="merchant_withdrawals_list", tags=["merchant"], responses=MerchantWithdrawalRequestOutput(many=True),
         parameters=[WithdrawalStatusQuery, *PAGE_PARAMETERS],
@@ -105,16 +105,20 @@ class MerchantWithdrawalListApi(ApiView):
 
 class MerchantWithdrawalRefundApi(MoneyApiView):
     @extend_schema(
-        operation_id="merchant_withdrawals_refund", tags=["merchant"], request=EmptyBodySerializer,
+        operation_id="merchant_withdrawals_refund", tags=["merchant"], request=MerchantRefundInput,
         parameters=[IDEMPOTENCY_PARAMETER], responses={200: WithdrawalRequestOutput},
         examples=[ex.response("Refunded by the merchant", ex.REQUEST_REFUNDED)],
-        description="Refund a pending request now: principal back to the consumer, bonus lapses.",
+        description="Refund a pending request now: principal back to the consumer, bonus lapses. Send the "
+                    "`principal` you showed the staff member: if a return has changed it since, the answer is a 409 "
+                    "with the new amount and nothing moves.",
     )
     @idempotent
     def post(self, request, pk):
-        EmptyBodySerializer(data=request.data).is_valid(raise_exception=True)
+        serializer = MerchantRefundInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
         withdrawal = scoped_get(requests_in_staff_stores(user=request.user), pk)
-        withdrawal = services.withdrawal_refund(request=withdrawal, actor=request.user)
+        withdrawal = services.withdrawal_refund(request=withdrawal, actor=request.user,
+                                                seen_principal=serializer.validated_data.get("principal"))
         return Response(_request_output(withdrawal.pk))
 
 

@@ -185,14 +185,15 @@ def test_rounding_never_refunds_more_than_was_paid(store, consumer, staff):
     assert reconcile_findings() == []
 
 
-def test_buying_a_withdrawn_campaign_again_starts_a_fresh_unconsumed_wallet(store, consumer, staff):
+def test_buying_a_withdrawn_campaign_again_opens_a_new_unconsumed_wallet(store, consumer, staff):
     campaign = campaign_in(store, valid_days=30, per_consumer_limit=2)
-    wallet = campaign_purchase(campaign=campaign, consumer=consumer)
+    first = wallet = campaign_purchase(campaign=campaign, consumer=consumer)
     old_order = order_spend(consumer=consumer, store=store, order_ref="A1", amount=5000)
     request = withdrawals.withdrawal_request(wallet=wallet, actor=consumer.user)
     withdrawals.withdrawal_refund(request=request, actor=staff)  # 40.00 refunded, 10.00 bonus lapsed
 
     wallet = campaign_purchase(campaign=campaign, consumer=consumer)
+    assert wallet.pk != first.pk and Wallet.objects.get(pk=first.pk).status == "closed"
     assert (wallet.principal, wallet.bonus, wallet.consumed) == (8000, 2000, False)
     # The old order's money belongs to the closed life: principal refunded, bonus lapses, wallet unchanged.
     order_return(order=old_order, consumer=consumer)
@@ -202,6 +203,6 @@ def test_buying_a_withdrawn_campaign_again_starts_a_fresh_unconsumed_wallet(stor
     preview = withdrawals.withdrawal_preview(wallet=wallet)
     assert (preview.principal, preview.instant) == (8000, True)
     withdrawals.withdrawal_request(wallet=wallet, actor=consumer.user)
-    assert refunded_to_payments(wallet) == 16000
+    assert refunded_to_payments(first) == refunded_to_payments(wallet) == 8000
     assert Wallet.objects.get(pk=wallet.pk).status == "closed"
     assert reconcile_findings() == []

@@ -65,3 +65,84 @@ def test_reconcile_fails_on_a_refund_its_payments_do_not_cover(busy_store):
     code, _, err = reconcile()
 
     assert code == 1 and f"payment {payment.pk}: refunded_amount" in err
+
+
+# --- issue 11: what would have caught the return bugs --------------------------------------------------
+
+
+@pytest.fixture
+def closed_with_returns(campaign, consumer, staff):
+    """A wallet that spent 90.00 of "pay 80 get 100", was refunded by the merchant, then got 1.00 returned."""
+    wallet = campaign_purchase(campaign=campaign, consumer=consumer)
+    order = order_spend(consumer=consumer, store=campaign.store, order_ref="R1", amount=9000)
+    request = withdrawals.withdrawal_request(wallet=wallet, actor=consumer.user)
+    withdrawals.withdrawal_refund(request=request, actor=staff)
+    order_return(order=order, consumer=consumer, amount=100)
+    assert reconcile()[0] == 0
+    return wallet, order
+
+
+def test_reconcile_names_an_open_wallet_holding_more_principal_than_its_payments_have_left(campaign, consumer):
+    from allowance.models import Payment
+
+    wallet = campaign_purchase(campaign=campaign, consumer=consumer)
+    Payment.objects.filter(wallet=wallet).update(refunded_amount=7999)  # a refund paid from the wrong life's payment
+    code, _, err = reconcile()
+    assert code == 1
+    assert f"wallet {wallet.pk}: principal 8000 but its payments have only 1 left to refund" in err
+
+
+def test_reconcile_names_an_order_whose_returns_disagree_with_what_it_took(closed_with_returns):
+    from allowance.models import Order
+
+    _, order = closed_with_returns
+    Order.objects.filter(pk=order.pk).update(returned_amount=9000)
+    code, _, err = reconcile()
+    assert code == 1 and f"order {order.pk}: returned 9000 of 9000, its wallets got back 100" in err
+
+
+def test_reconcile_names_returns_that_gave_back_more_principal_than_the_running_total_rule(closed_with_returns):
+    from refunds.models import Refund
+
+    _, order = closed_with_returns
+    Refund.objects.filter(order=order).update(amount=100)  # 1.00 of principal for a 1.00 return (rule: 0.80)
+    code, _, err = reconcile()
+    assert code == 1
+    assert f"order {order.pk}: returns to wallet" in err and "refunded 100 of principal, the running-total rule allows 80" in err
+
+
+def test_reconcile_names_a_consumer_refunded_more_than_they_paid(closed_with_returns, consumer):
+    from refunds.models import Refund
+
+    Refund.objects.filter(kind="withdrawal").update(amount=8000)
+    code, _, err = reconcile()
+    assert code == 1 and f"consumer {consumer.pk}: refunded 8080 but paid 8000" in err
+
+
+def test_reconcile_names_a_succeeded_refund_the_gateway_never_applied(closed_with_returns):
+    from refunds.models import Refund
+
+    refund = Refund.objects.get(kind="withdrawal")
+    Refund.objects.filter(pk=refund.pk).update(payout_status="succeeded")
+    code, _, err = reconcile()
+    assert code == 1 and f"refund {refund.pk}: succeeded, but the gateway applied 0 of 800" in err
+
+
+def test_reconcile_asks_a_real_provider_about_each_succeeded_refund(closed_with_returns, settings):
+    from core.gateway import PayoutOutcome, PayoutResult, SandboxGateway
+    from refunds.models import Refund
+
+    asked = []
+
+    class Provider(SandboxGateway):  # stands in for a real provider: reconcile must ask it, not read the sandbox
+        def payout_status(self, *, key):
+            asked.append(key)
+            return PayoutResult(PayoutOutcome.NOT_FOUND)
+
+    settings.PAYMENT_GATEWAY = f"{__name__}.FakeProvider"
+    globals()["FakeProvider"] = type("FakeProvider", (), {"payout_status": Provider.payout_status})
+    refund = Refund.objects.get(kind="withdrawal")
+    Refund.objects.filter(pk=refund.pk).update(payout_status="succeeded")
+    code, _, err = reconcile()
+    assert code == 1 and f"refund {refund.pk}: succeeded, but the gateway says not_found" in err
+    assert asked == [f"refund-{refund.pk}-payment-{refund.allocations.get().payment_id}"]

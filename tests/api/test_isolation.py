@@ -92,7 +92,8 @@ def test_lists_show_only_the_callers_own_or_their_stores_objects(world, owned):
     assert client_for(world.other_staff).get("/api/v1/merchant/users/?account_name=alice").json() == [
         {"account_name": "Alice", "wallets": [client_for(world.alice.user).get(f"/api/v1/wallets/{owned['wallet']}/").json()]}
     ]
-    assert client_for(world.alice.user).get("/api/v1/merchant/withdrawals/").json() == []
+    refused = client_for(world.alice.user).get("/api/v1/merchant/withdrawals/")  # not staff: refused outright
+    assert refused.status_code == 403 and refused.json() == {"detail": "Only merchant staff can do this."}
 
 
 def test_staff_of_another_store_cannot_see_its_summary_or_create_campaigns_there(world, owned):

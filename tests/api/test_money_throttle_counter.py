@@ -9,7 +9,7 @@ from django.core.cache.backends.locmem import LocMemCache
 
 from config.cache import ResilientRedisCache, window_hit
 
-REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/2"
+REDIS_URL = os.environ["REDIS_URL"]  # the session's Redis (tests/embedded_servers.py)
 
 
 @pytest.fixture

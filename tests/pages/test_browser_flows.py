@@ -186,7 +186,7 @@ def test_consumer_and_merchant_story_in_a_real_browser(pages_server, chromium, s
     assert spent.locator(".badge").first.inner_text() == "closed"
     history = spent.locator("details.history").first  # open: the wallet is closed, its refund is the news
     refunded = history.get_by_test_id("past-request").first.inner_text()
-    assert "refunded by the merchant" in refunded and "72.00" in refunded and "succeeded" in refunded
+    assert "Refunded by the store" in refunded and "72.00" in refunded and "succeeded" in refunded
     assert "a free gift comes with your next order" in history.inner_text()
 
     # And the admin changelist of withdrawal requests, in both languages

@@ -77,12 +77,36 @@ def test_staff_send_a_retention_message_then_refund_now_and_the_list_is_soonest_
     empty = client.post(f"/merchant/withdrawals/{first.pk}/retention/", {"message": "   "}, follow=True)
     assert "This field is required." in empty.content.decode()
 
-    response = client.post(f"/merchant/withdrawals/{first.pk}/refund/", {"account_name": "hana"}, follow=True)
+    found = client.get("/merchant/users/", {"account_name": "hana"}).content.decode()
+    assert '<input type="hidden" name="principal" value="72.00">' in found
+    response = client.post(f"/merchant/withdrawals/{first.pk}/refund/", {"account_name": "hana", "principal": "72.00"},
+                           follow=True)
     assert "Refunded 72.00 to Hana; 18.00 of bonus lapsed." in response.content.decode()
     assert response.redirect_chain[-1][0] == "/merchant/users/?account_name=hana"
     first.refresh_from_db()
     assert (first.status, first.resolution) == ("refunded", "merchant")
-    twice = client.post(f"/merchant/withdrawals/{first.pk}/refund/", follow=True)
+    twice = client.post(f"/merchant/withdrawals/{first.pk}/refund/", {"principal": "72.00"}, follow=True)
     assert "no longer pending" in twice.content.decode()
     assert list(client.get("/merchant/users/").context["pending"]) == [second]
     assert WithdrawalRequest.objects.get(pk=second.pk).status == "pending"
+
+
+def test_refund_now_after_a_return_shows_the_new_amount_and_moves_nothing_until_confirmed_again(shop):
+    from allowance.models import Order
+    from refunds.returns import order_return
+
+    campaign, staff, client = shop
+    request = pending_request(consumer=ConsumerFactory(account_name="Jun"), campaign=campaign)
+    seen = client.get("/merchant/users/", {"account_name": "jun"}).content.decode()
+    assert '<input type="hidden" name="principal" value="72.00">' in seen
+    # the consumer returns 5.00 of the order while the staff member looks at the page
+    order = Order.objects.get(consumer=request.wallet.consumer)
+    order_return(order=order, consumer=order.consumer, amount=500)
+    stale = client.post(f"/merchant/withdrawals/{request.pk}/refund/", {"principal": "72.00"}, follow=True)
+    assert "The amount to refund has changed to 76.00" in stale.content.decode()
+    request.refresh_from_db()
+    assert (request.status, request.principal) == ("pending", 7600)
+    missing = client.post(f"/merchant/withdrawals/{request.pk}/refund/", follow=True)
+    assert "reload the page" in missing.content.decode()
+    fresh = client.post(f"/merchant/withdrawals/{request.pk}/refund/", {"principal": "76.00"}, follow=True)
+    assert "Refunded 76.00 to Jun; 19.00 of bonus lapsed." in fresh.content.decode()

@@ -1,10 +1,11 @@
-"""Check every wallet against its ledger and every refund against its payments; exit non-zero on drift."""
+"""Check every wallet against its ledger and its payments, every order's returns, every consumer's refunds and
+every refund against its payments and the gateway; count rows marked for attention; exit non-zero on drift."""
 import sys
 
 from django.core.management.base import BaseCommand
-from django.db.models import Sum
+from django.db.models import F, Sum
 
-from allowance.models import LedgerEntry, Payment, Wallet, split_principal
+from allowance.models import LedgerEntry, Order, OrderAllocation, Payment, Wallet, split_principal
 from refunds.models import Refund, RefundAllocation
 
 
@@ -37,6 +38,99 @@ def reconcile_findings(*, out=None) -> list[str]:
             findings.append(f"payment {pay.pk}: refunded_amount {pay.refunded_amount} but refunds give {by_payment.get(pay.pk, 0)}")
         if pay.refunded_amount > pay.amount:
             findings.append(f"payment {pay.pk}: refunded {pay.refunded_amount} of {pay.amount}")
+    findings += _open_wallet_findings()
+    findings += _return_findings()
+    findings += _consumer_findings()
+    findings += _gateway_findings()
+    findings += _attention_findings()
+    return findings
+
+
+def _open_wallet_findings() -> list[str]:
+    """Every open wallet's principal within what its own payments have left to refund."""
+    left = dict(Payment.objects.values_list("wallet").annotate(s=Sum(F("amount") - F("refunded_amount"))))
+    return [
+        f"wallet {pk}: principal {principal} but its payments have only {left.get(pk, 0)} left to refund"
+        for pk, principal in Wallet.objects.exclude(status=Wallet.Status.CLOSED).filter(principal__gt=0)
+        .order_by("pk").values_list("pk", "principal").iterator(chunk_size=5000)
+        if principal > left.get(pk, 0)
+    ]
+
+
+def _return_findings() -> list[str]:
+    """Per order, returned <= taken (in all and per wallet), and the principal its returns to a closed wallet
+    gave back within the running-total rule ceil(r × p / a) of the allocation (SPEC §3)."""
+    findings = []
+    given = {(order, wallet): s for order, wallet, s in Refund.objects.filter(kind=Refund.Kind.RETURN)
+             .values_list("order", "wallet").annotate(s=Sum("amount"))}
+    returned_by_order: dict[int, int] = {}
+    for a in OrderAllocation.objects.all().iterator(chunk_size=5000):
+        returned_by_order[a.order_id] = returned_by_order.get(a.order_id, 0) + a.returned
+        if a.returned > a.amount:
+            findings.append(f"order {a.order_id}: wallet {a.wallet_id} got back {a.returned} but the order took {a.amount}")
+        rule = -((-a.returned * a.principal) // a.amount) if a.amount else 0
+        back = given.get((a.order_id, a.wallet_id), 0)
+        if back > rule:
+            findings.append(f"order {a.order_id}: returns to wallet {a.wallet_id} refunded {back} of principal, "
+                            f"the running-total rule allows {rule}")
+    for pk, amount, returned in Order.objects.values_list("pk", "amount", "returned_amount").iterator(chunk_size=5000):
+        if returned > amount or returned != returned_by_order.get(pk, 0):
+            findings.append(f"order {pk}: returned {returned} of {amount}, its wallets got back {returned_by_order.get(pk, 0)}")
+    return findings
+
+
+def _consumer_findings() -> list[str]:
+    """Per consumer, principal refunded <= principal paid."""
+    paid = dict(Payment.objects.values_list("consumer").annotate(s=Sum("amount")))
+    return [
+        f"consumer {consumer}: refunded {amount} but paid {paid.get(consumer, 0)}"
+        for consumer, amount in Refund.objects.values_list("wallet__consumer").annotate(s=Sum("amount"))
+        if amount > paid.get(consumer, 0)
+    ]
+
+
+def _gateway_findings() -> list[str]:
+    """Every succeeded refund against the gateway's applied payouts: the sandbox's own books (SandboxPayout), or
+    for a real provider its answer to `payout_status` for each part."""
+    from core.gateway import PayoutOutcome, SandboxGateway, get_gateway
+    from refunds.payouts import payout_key
+
+    parts = list(RefundAllocation.objects.filter(refund__payout_status=Refund.PayoutStatus.SUCCEEDED)
+                 .only("pk", "refund_id", "payment_id", "amount").order_by("pk"))
+    gateway = get_gateway()
+    findings = []
+    if isinstance(gateway, SandboxGateway):
+        from core.models import SandboxPayout
+
+        applied = dict(SandboxPayout.objects.filter(key__in=[payout_key(p) for p in parts]).values_list("key", "amount"))
+        for part in parts:
+            amount = applied.get(payout_key(part))
+            if amount != part.amount:
+                findings.append(f"refund {part.refund_id}: succeeded, but the gateway applied {amount or 0} of "
+                                f"{part.amount} to payment {part.payment_id}")
+        return findings
+    for part in parts:
+        result = gateway.payout_status(key=payout_key(part))
+        if result.outcome != PayoutOutcome.SUCCEEDED:
+            findings.append(f"refund {part.refund_id}: succeeded, but the gateway says {result.outcome.value} for "
+                            f"payment {part.payment_id}")
+    return findings
+
+
+def _attention_findings() -> list[str]:
+    """Rows the scheduled jobs could not resolve (SPEC §4.8), while they are still unresolved."""
+    from refunds.models import WithdrawalRequest
+
+    findings = [
+        f"withdrawal request {pk}: marked for attention at {at:%Y-%m-%d %H:%M} ({reason}), still pending"
+        for pk, at, reason in WithdrawalRequest.objects.filter(status="pending", attention_at__isnull=False)
+        .order_by("pk").values_list("pk", "attention_at", "attention_reason")
+    ]
+    findings += [
+        f"wallet {pk}: marked for attention at {at:%Y-%m-%d %H:%M} ({reason}), still open"
+        for pk, at, reason in Wallet.objects.exclude(status=Wallet.Status.CLOSED).filter(attention_at__isnull=False)
+        .order_by("pk").values_list("pk", "attention_at", "attention_reason")
+    ]
     return findings
 
 

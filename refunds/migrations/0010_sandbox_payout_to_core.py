@@ -6,7 +6,7 @@ class Migration(migrations.Migration):
     refunds_sandboxpayout)."""
 
     dependencies = [
-        ('refunds', '0005_drop_request_wallet_index'),
+        ('refunds', '0009_insights_rollup_and_export_indexes'),
         ('core', '0001_initial'),
     ]
 

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     refuses an entry pointing at a request or refund that does not exist."""
 
     dependencies = [
-        ('allowance', '0009_idempotency_key_to_core'),
+        ('allowance', '0014_idempotency_key_to_core'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

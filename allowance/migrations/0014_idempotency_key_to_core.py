@@ -5,7 +5,7 @@ class Migration(migrations.Migration):
     """IdempotencyKey is API plumbing and now belongs to core (same table, allowance_idempotencykey)."""
 
     dependencies = [
-        ('allowance', '0008_ledger_partial_cause_indexes'),
+        ('allowance', '0013_insights_indexes_and_expiry_reminder'),
         ('core', '0001_initial'),
     ]
 

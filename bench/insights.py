@@ -1,0 +1,69 @@
+"""Campaign insights at scale (issue 15): the selector the page and the API share, over a store of N wallets.
+
+The data is the search phase's (one campaign, N wallets bought three days ago, spent, a share withdrawn:
+refunded, cancelled, held or due), so every figure has rows to read; the range is the page's default, the last
+30 days, which holds all of them. Those days have settled, so the first call rolls them up once (timed apart:
+`insights_first_ms`; in production the beat does it) and every later call reads the kept days plus today. Each sample is `refunds.insights.insights_for_staff`, evaluated, for the
+store's staff member. `RESULT insights_p95_ms`; target <= 200 at 1,000,000 wallets.
+"""
+import statistics
+import time
+
+from django.db import connection
+
+
+def phase_insights(args, results: dict, fresh, say) -> None:
+    from django.contrib.auth import get_user_model
+
+    from refunds.insights import insights_default_range, insights_for_staff
+
+    wallets = args.insights_wallets
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM allowance_wallet")
+        have = cur.fetchone()[0]
+    if have < wallets:
+        say(f"\n== 6. Insights: seeding {wallets:,} wallets in the store ==")
+        fresh(wallets // 101, background=wallets - wallets // 101)
+        have = wallets
+    say(f"\n== 6. Campaign insights over {have:,} wallets (default range: the last 30 days) ==")
+    staff = get_user_model().objects.get(username="bench-staff")
+    start, end = insights_default_range()
+
+    # The first call after the data arrived rolls the settled days up (the beat's job does this every 30 min).
+    first = time.perf_counter()
+    insights = insights_for_staff(user=staff, start=start, end=end)
+    first_ms = (time.perf_counter() - first) * 1000
+    total = insights.total
+    with connection.cursor() as cur:  # the figures agree with the ledger and the wallets
+        cur.execute("SELECT count(*), sum(principal_delta) FROM allowance_ledgerentry WHERE kind = 'top_up'")
+        count, principal = cur.fetchone()
+        cur.execute("SELECT sum(principal) FROM allowance_wallet WHERE status <> 'closed'")
+        outstanding = cur.fetchone()[0]
+    assert (total.sold_count, total.sold_principal, total.outstanding_principal) == (count, principal, outstanding), (
+        "insights disagree with the ledger")
+    say(f"  figures: sold {total.sold_count:,}, spent {total.spent / 100:,.2f}, outstanding "
+        f"{total.outstanding_principal / 100:,.2f}, withdrawals {total.withdrawals}")
+
+    samples = []
+    for _ in range(args.insights_samples):
+        started = time.perf_counter()
+        insights_for_staff(user=staff, start=start, end=end)
+        samples.append((time.perf_counter() - started) * 1000)
+    q = statistics.quantiles(samples, n=100, method="inclusive")
+    say(f"  insights_for_staff: first (rolls {have:,} wallets' days up) {first_ms:.0f} ms, then p50 {q[49]:.0f} ms, p95 {q[94]:.0f} ms "
+        f"({len(samples)} samples)")
+    with connection.cursor() as cur:  # where the time goes, per query
+        for name, sql in _EXPLAINED.items():
+            cur.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, {"campaign_id": insights.campaigns[0].campaign.pk})
+            plan = cur.fetchone()[0][0]
+            say(f"    {name}: {plan['Execution Time']:.0f} ms ({plan['Plan']['Node Type']})")
+    results["insights_p95_ms"] = q[94]
+    results["insights_first_ms"] = first_ms
+
+
+_EXPLAINED = {
+    "kept hours (InsightsHour)": "SELECT count(*) FROM refunds_insightshour WHERE campaign_id = %(campaign_id)s",
+    "last hour's ledger (BRIN)": "SELECT sum(e.principal_delta) FROM allowance_ledgerentry e JOIN allowance_wallet w"
+                             " ON w.id = e.wallet_id WHERE e.created_at >= date_trunc('hour', now() - interval '15 minutes')"
+                             " AND w.campaign_id = %(campaign_id)s",
+}
