@@ -38,7 +38,7 @@ def _refunds(count: int) -> list[int]:
     from unittest import mock
 
     bulk_held_requests(count)
-    with mock.patch("refunds.services._payouts_enqueue"), mock.patch("refunds.services._notify_many"):
+    with mock.patch("refunds.refunds._payouts_enqueue"), mock.patch("refunds.services._notify_many"):
         withdrawal_refund_due()
     return list(Refund.objects.order_by("pk").values_list("pk", flat=True))
 
