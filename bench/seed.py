@@ -7,7 +7,8 @@ bonus; then, depending on the row's kind:
 - ``due``        withdrawal requested 48 h + 1 h ago: request pending, due an hour ago, wallet frozen;
 - ``held``       withdrawal requested just now: pending, due tomorrow, wallet frozen;
 - ``cancelled``  withdrawal requested and cancelled: wallet active again;
-- ``refunded``   withdrawal refunded automatically: wallet closed, refund + allocation (paid out),
+- ``refunded``   withdrawal refunded automatically: wallet closed, refund + allocation paid out (and the
+                 sandbox gateway's applied payout, as `reconcile` checks),
                  payment partly refunded, withdrawal_refund and bonus_lapse entries;
 - ``consumed``   no withdrawal: an active, consumed wallet (the API benchmark withdraws from these).
 
@@ -135,7 +136,14 @@ SELECT fid, wid, rid, NULL, 'withdrawal', {PRINCIPAL}, 'succeeded', 1, NULL, '',
 FROM seed WHERE fid IS NOT NULL;
 
 INSERT INTO refunds_refundallocation (refund_id, payment_id, amount, gateway_reference)
-SELECT fid, pid, {PRINCIPAL}, 'sandbox_payout_' || fid FROM seed WHERE fid IS NOT NULL;
+SELECT fid, pid, {PRINCIPAL}, 'po_bench_' || fid FROM seed WHERE fid IS NOT NULL;
+
+-- what the sandbox gateway records when it applies that payout (refunds/gateway.py): one row per idempotency key
+-- (refunds/payouts.py payout_key), to the payment's reference, with the reference the allocation keeps
+INSERT INTO refunds_sandboxpayout (key, payment_reference, amount, reference, created_at)
+SELECT 'refund-' || fid || '-payment-' || pid, 'pay_bench_' || pid, {PRINCIPAL}, 'po_bench_' || fid,
+       %(now)s - interval '1 hour'
+FROM seed WHERE fid IS NOT NULL;
 
 INSERT INTO allowance_ledgerentry (wallet_id, kind, principal_delta, bonus_delta, payment_id, order_id, request_id,
                                    refund_id, actor_id, created_at)

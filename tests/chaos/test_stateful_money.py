@@ -16,7 +16,8 @@ moves forward — and after every step checks what must always hold:
   running-total rule ceil(r × p / a) of its allocation;
 - per consumer, principal refunded <= principal paid, and per wallet no more than 0.01 moved from bonus to
   principal: refunded + held <= ceil(paid × (credited − net spent) / credited);
-- a pending request's principal and lapsing bonus are its wallet's current ones.
+- a pending request's principal and lapsing bonus are its wallet's current ones, and no request is pending on
+  an unconsumed wallet (total == credited: a return that gives everything back refunds the request at once).
 
 Returns (whole, partial and a cent at a time) reach wallets in every state: open, frozen with a pending request,
 withdrawn and expired; consumers buy again after a close; merchants refund now after a return, with the amount
@@ -153,6 +154,34 @@ class MoneyMachine(RuleBasedStateMachine):
                 order.refresh_from_db()
                 assert order.amount - order.returned_amount < cents
                 return
+
+    @rule(consumer=PICK, store=PICK, amount=AMOUNTS)
+    def spend_then_ask_to_withdraw(self, consumer, store, amount):
+        """The held path in one step: spend, then request withdrawal of the wallet the order took from."""
+        consumer, store = pick(self.world["consumers"], consumer), pick(self.world["stores"], store)
+        self.order_seq += 1
+        try:
+            order = order_spend(consumer=consumer, store=store, order_ref=f"o{self.order_seq}", amount=amount, now=self.now)
+        except errors.InsufficientAllowance:
+            return
+        wallet = Wallet.objects.get(pk=order.allocations.order_by("pk").values_list("wallet", flat=True)[0])
+        try:
+            request = services.withdrawal_request(wallet=wallet, actor=consumer.user, now=self.now)
+        except (errors.WalletClosed, errors.RequestAlreadyOpen, errors.WalletExpired, errors.NothingToWithdraw):
+            return
+        assert (request.status, request.principal, request.bonus_lapsed) == ("pending", wallet.principal, wallet.bonus)
+
+    @rule(order=PICK, amount=st.one_of(st.none(), AMOUNTS))
+    def return_to_a_frozen_wallet(self, order, amount):
+        """A return while a request is pending: the request follows the wallet, or is refunded at once."""
+        orders = list(Order.objects.filter(allocations__wallet__status="frozen", returned_amount__lt=F("amount"))
+                      .select_related("consumer").distinct().order_by("pk"))
+        order = pick(orders, order)
+        if order is None:
+            return
+        returnable = order.amount - order.returned_amount
+        order_return(order=order, consumer=order.consumer, amount=None if amount is None else min(amount, returnable),
+                     now=self.now)
 
     @rule(wallet=PICK, as_someone_else=st.booleans())
     def withdraw(self, wallet, as_someone_else):
@@ -369,6 +398,9 @@ class MoneyMachine(RuleBasedStateMachine):
             if pk in pending:
                 assert pending[pk][1:] == (w.principal, w.bonus), (
                     f"request {pending[pk][0]}: {pending[pk][1:]}, wallet {w.principal}/{w.bonus}")
+                # a request waits only while the wallet is consumed; unconsumed again, it is refunded at once
+                assert w.total < w.credited, (
+                    f"request {pending[pk][0]} pending on unconsumed wallet {pk} (total {w.total} = credited {w.credited})")
         # at most one refund per request, equal to what the request says; none for a request that did not refund
         by_request = {}
         for _, _, _, request_id, _, _, amount, _ in refunds:
