@@ -228,3 +228,9 @@ def order_spend(*, consumer: Consumer, store, order_ref: str, amount: int, now=N
                 bonus_delta=bonus_delta, order=order, actor=consumer.user,
             )
     return order
+
+
+def export_audit(*, actor, export: str, target, store=None, **filters) -> None:
+    """Record that a staff member exported money data, with the filters, before the first row is sent."""
+    audit_record(actor=actor, action=f"export_{export}", target=target, store=store,
+                 **{name: value for name, value in filters.items() if value not in (None, "")})

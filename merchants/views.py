@@ -21,14 +21,14 @@ from allowance.models import Campaign
 from core.money import fen_to_yuan, yuan_to_fen
 from allowance.selectors import campaigns_for_staff
 from refunds.selectors import merchant_summary
-from allowance.services import campaign_create, campaign_end
+from allowance.services import campaign_create, campaign_end, export_audit
 from merchants.selectors import is_store_staff, stores_for_staff
 from merchants.charts import daily_chart_svg
 from merchants.forms import InsightsFilterForm, MerchantSearchForm, RetentionMessageForm
 from refunds.insights import insights_default_range, insights_for_staff
 from refunds.selectors import consumers_with_wallets_for_staff, pending_requests_for_staff, request_for_staff
 from refunds import exports
-from refunds.services import export_audit, withdrawal_refund, withdrawal_retention_message
+from refunds.services import withdrawal_refund, withdrawal_retention_message
 
 
 def staff_required(view):

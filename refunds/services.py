@@ -2,7 +2,6 @@
 expiry. Rows are locked through allowance/locks.py and refunds/locks.py in the order of core/locks.py
 (wallet → request → payment); refunds are written by refunds/refunds.py."""
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -25,6 +24,7 @@ from refunds.models import Refund, RetentionMessage, WithdrawalRequest
 from refunds.locks import request_and_wallet_lock, requests_pending_lock
 from refunds.refunds import refund_rows_create
 from core.bulk import rows_insert, rows_update
+from core.sweeps import sweep_isolated
 
 log = logging.getLogger(__name__)
 Status = WithdrawalRequest.Status
@@ -252,32 +252,6 @@ def withdrawal_follow_wallet(*, wallet: Wallet, request: WithdrawalRequest, acto
 # --- sweep isolation (SPEC §4.8) -------------------------------------------------------------
 
 
-def sweep_isolated(*, rows: list, batch: Callable[[list], int], one: Callable[[object], int],
-                   mark: Callable[[object, Exception], None], what: str) -> int:
-    """Run `batch(rows)` in a savepoint; if it raises, roll the batch back and run `one(row)` for each row in a
-    savepoint of its own. A row that still raises is rolled back alone, logged and handed to `mark` (which marks
-    it for attention in the admin, outside the rolled-back savepoint); the others go on. Returns the count done.
-
-    Called inside the caller's transaction: its work commits with the caller's, after-commit hooks registered in
-    a rolled-back savepoint are dropped with it, and row locks taken in it are released (PostgreSQL), so the
-    row-by-row pass takes them again. The batch stays the fast path; a bad row costs one batch's redo.
-    """
-    try:
-        with transaction.atomic():
-            return batch(rows)
-    except Exception:
-        log.warning("%s: a batch of %d failed; redoing it row by row", what, len(rows), exc_info=True)
-    done = 0
-    for row in rows:
-        try:
-            with transaction.atomic():
-                done += one(row)
-        except Exception as exc:
-            log.exception("%s: %r could not be resolved; rolled back alone and marked for attention", what, row)
-            mark(row, exc)
-    return done
-
-
 def _attention_reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"[:200]
 
@@ -427,12 +401,3 @@ def _notify(event: str, request_id: int) -> None:
     from refunds.notifications import withdrawal_notify_enqueue
 
     withdrawal_notify_enqueue(event=event, request_id=request_id)
-
-
-# --- finance exports -----------------------------------------------------------------------
-
-
-def export_audit(*, actor, export: str, target, store=None, **filters) -> None:
-    """Record that a staff member exported money data, with the filters, before the first row is sent."""
-    audit_record(actor=actor, action=f"export_{export}", target=target, store=store,
-                 **{name: value for name, value in filters.items() if value not in (None, "")})
