@@ -7,7 +7,8 @@ import pytest
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SCREENSHOTS = Path(__file__).resolve().parent.parent.parent / "artifacts" / "screenshots"
-PAGES_SERVER_ADDRESS = os.environ.get("PAGES_LIVE_SERVER", "127.0.0.1:8033")
+# Port 0: the OS picks a free port, so two xdist workers (or two runs on one machine) never clash.
+PAGES_SERVER_ADDRESS = os.environ.get("PAGES_LIVE_SERVER", "127.0.0.1:0")
 
 
 @pytest.fixture(scope="session")
