@@ -134,6 +134,21 @@ def seed_mass_expiry(*, wallets: int, store_id: int, expiry_after: int) -> int:
     return campaign.pk
 
 
+def timezone_now():
+    from django.utils import timezone
+
+    return timezone.now()
+
+
+def mass_expiry_moment(campaign_id: int | None, *, margin: int):
+    """When the mass-expiry campaign's validity ends, plus `margin` seconds; None without one."""
+    from allowance.models import Campaign
+
+    if not campaign_id:
+        return None
+    return Campaign.objects.get(pk=campaign_id).valid_until + timedelta(seconds=margin)
+
+
 def mass_expiry_outcome(campaign_id: int | None) -> dict:
     """How the mass expiry ended: wallets closed, expiry refunds, and what the gateway applied for them."""
     from django.db.models import Sum
@@ -360,7 +375,10 @@ def drive(stack, config, world, args, rng, started) -> int:
     if not args.no_faults:
         fault_thread.start()
     last = 0
-    while any(t.is_alive() for t in consumer_threads):
+    # The mass expiry must happen while the faults go on: on a fast machine the consumer load can end before the
+    # wallets' validity does, so the merchants' load and the faults keep going until a few sweeps after it.
+    mass_until = mass_expiry_moment(getattr(world, "mass_campaign", None), margin=3 * config.sweep_seconds + 5)
+    while any(t.is_alive() for t in consumer_threads) or (mass_until and timezone_now() < mass_until):
         time.sleep(1)
         if time.monotonic() - last > 15:
             last = time.monotonic()
