@@ -117,7 +117,7 @@ def phase_sweep(args) -> None:
     fresh(n)
     ours = sweep_ours("ours (withdrawal_refund_due, batch 500, Redis hand-off)", args.profile)
     fp_ours = seed.fingerprint()
-    payouts = ours["handoffs"].get("refund_payouts_fan_out", 0) + ours["handoffs"].get("refund_payout", 0)
+    payouts = ours["handoffs"].get("refund_payouts", 0)
     if ours["refunded"] != n or payouts != n or fp_ours["drift"] != [(0,)]:
         raise SystemExit(f"the sweep did not refund everything cleanly: {ours} {fp_ours}")
 

@@ -1,8 +1,12 @@
 """The payment gateway interface and the sandbox that ships with the product (no network).
 
-A real provider (Alipay, WeChat Pay, JD Pay) plugs in as another class with the same three methods and is
-chosen with the `PAYMENT_GATEWAY` setting (a dotted path). Every call carries an idempotency key: sending the
-same key twice must never move money twice — that is what lets payouts be retried safely.
+A real provider (Alipay, WeChat Pay, JD Pay) plugs in as another class with the same methods and is chosen with
+the `PAYMENT_GATEWAY` setting (a dotted path). Every payout carries an idempotency key: sending the same key twice
+must never move money twice — that is what lets payouts be retried safely.
+
+Payouts go out in batches (`payout_batch`, `payout_status_batch`: one answer per item, in order), as the
+providers' batch transfer calls take them; a batch of k counts as k against the provider's rate limit. A provider
+without a batch call inherits `OneByOneBatches`, which sends the items as single calls from a few threads.
 
 The sandbox applies payouts to its own table (`SandboxPayout`, unique by key) in the product's database, so
 "applied exactly once" holds and can be counted across worker processes and machines. Its faults are settings:
@@ -19,6 +23,7 @@ import enum
 import random
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -44,6 +49,13 @@ class PayoutResult:
 
 
 @dataclass(frozen=True)
+class PayoutItem:
+    key: str  # the idempotency key: the same key is applied at most once, ever
+    payment_reference: str  # the original payment the money goes back to
+    amount: int  # fen
+
+
+@dataclass(frozen=True)
 class ChargeResult:
     gateway: str
     reference: str
@@ -63,9 +75,36 @@ class Gateway(Protocol):
 
         Either call may answer RATE_LIMITED: the provider refused it unread (429); nothing happened."""
 
+    def payout_batch(self, items: list[PayoutItem]) -> list[PayoutResult]:
+        """`payout` for many items in one call: one answer per item, in order. A refused call (429) answers
+        RATE_LIMITED for every item; a call that raises leaves every item's outcome unknown."""
+
+    def payout_status_batch(self, keys: list[str]) -> list[PayoutResult]:
+        """`payout_status` for many keys in one call: one answer per key, in order."""
+
+
+class OneByOneBatches:
+    """The batch calls for a provider that only has single ones: each item is one call, a few at a time."""
+
+    batch_threads = 8
+
+    def _each(self, call, args: list) -> list[PayoutResult]:
+        if len(args) == 1:
+            return [call(args[0])]
+        with ThreadPoolExecutor(max_workers=min(self.batch_threads, len(args))) as pool:
+            return list(pool.map(call, args))
+
+    def payout_batch(self, items: list[PayoutItem]) -> list[PayoutResult]:
+        return self._each(lambda item: self.payout(key=item.key, payment_reference=item.payment_reference,
+                                                   amount=item.amount), items)
+
+    def payout_status_batch(self, keys: list[str]) -> list[PayoutResult]:
+        return self._each(lambda key: self.payout_status(key=key), keys)
+
 
 class SandboxGateway:
-    """The provider the product ships with: no network, faults injected from settings."""
+    """The provider the product ships with: no network, faults injected from settings, a batch call for payouts
+    (one latency per call, faults drawn per item); a single payout is a batch of one."""
 
     name = "sandbox"
 
@@ -75,14 +114,15 @@ class SandboxGateway:
 
     # --- the fault model ---------------------------------------------------------------------
 
-    def _rate_limited(self) -> bool:
+    def _rate_limited(self, count: int = 1) -> bool:
         limit = getattr(settings, "SANDBOX_GATEWAY_RATE_LIMIT", 0)
         if limit <= 0:
             return False
         from core.ratelimit import RateLimiter
 
-        # A tenth of a second's worth of calls may arrive together, as a provider's token bucket allows.
-        return not RateLimiter("sandbox-gateway", limit, burst=max(limit // 10, 1)).try_acquire()
+        # A tenth of a second's worth of calls may arrive together, as a provider's token bucket allows; a batch
+        # of k payouts counts as k.
+        return not RateLimiter("sandbox-gateway", limit, burst=max(limit // 10, 1)).try_acquire(count)
 
     def _latency(self) -> None:
         latency_ms = getattr(settings, "SANDBOX_GATEWAY_LATENCY_MS", 0)
@@ -111,46 +151,72 @@ class SandboxGateway:
         return ChargeResult(gateway=self.name, reference=f"pay_{uuid.uuid5(uuid.NAMESPACE_URL, key).hex}")
 
     def payout(self, *, key: str, payment_reference: str, amount: int) -> PayoutResult:
-        from core.models import SandboxPayout
-
-        if self._rate_limited():
-            return PayoutResult(PayoutOutcome.RATE_LIMITED, error="sandbox: rate limited (429)")
-        self._latency()
-        fault = self._fault()
-        if fault == "failure":
-            return PayoutResult(PayoutOutcome.FAILED, error="sandbox: payout declined")
-        if fault == "timeout":
-            return PayoutResult(PayoutOutcome.UNKNOWN, error="sandbox: timed out")
-        # Apply once per key: an insert that does nothing if the key was applied before (by anyone, at any
-        # moment); then the applied row is read back only if this call did not write it.
-        reference = f"po_{uuid.uuid5(uuid.NAMESPACE_URL, key).hex}"
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {SandboxPayout._meta.db_table} (key, payment_reference, amount, reference, created_at)"
-                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING RETURNING id",
-                [key, payment_reference, amount, reference, timezone.now()],
-            )
-            inserted = cursor.fetchone() is not None
-        applied = (SandboxPayout(key=key, payment_reference=payment_reference, amount=amount, reference=reference)
-                   if inserted else SandboxPayout.objects.get(key=key))
-        if applied.amount != amount or applied.payment_reference != payment_reference:
-            return PayoutResult(PayoutOutcome.FAILED, error="sandbox: key reused for a different payout")
-        if fault == "lost_answer":
-            return PayoutResult(PayoutOutcome.UNKNOWN, error="sandbox: answer lost")
-        return PayoutResult(PayoutOutcome.SUCCEEDED, reference=applied.reference)
+        return self.payout_batch([PayoutItem(key=key, payment_reference=payment_reference, amount=amount)])[0]
 
     def payout_status(self, *, key: str) -> PayoutResult:
+        return self.payout_status_batch([key])[0]
+
+    def payout_batch(self, items: list[PayoutItem]) -> list[PayoutResult]:
         from core.models import SandboxPayout
 
-        if self._rate_limited():
-            return PayoutResult(PayoutOutcome.RATE_LIMITED, error="sandbox: rate limited (429)")
+        if self._rate_limited(len(items)):
+            return [PayoutResult(PayoutOutcome.RATE_LIMITED, error="sandbox: rate limited (429)")] * len(items)
         self._latency()
-        if self._fault() == "timeout":
-            return PayoutResult(PayoutOutcome.UNKNOWN, error="sandbox: status query timed out")
-        applied = SandboxPayout.objects.filter(key=key).first()
-        if applied is None:
-            return PayoutResult(PayoutOutcome.NOT_FOUND)
-        return PayoutResult(PayoutOutcome.SUCCEEDED, reference=applied.reference)
+        faults = [self._fault() for _ in items]
+        # Apply once per key: one insert that does nothing for a key applied before (by anyone, at any moment);
+        # the rows this call did not write are read back, so a reused key with other figures is refused.
+        apply = [item for item, fault in zip(items, faults) if fault not in ("failure", "timeout")]
+        applied = {}  # key: (reference, amount, payment reference) as the provider's books hold it
+        if apply:
+            table = SandboxPayout._meta.db_table
+            references = [f"po_{uuid.uuid5(uuid.NAMESPACE_URL, item.key).hex}" for item in apply]
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO {table} (key, payment_reference, amount, reference, created_at)"
+                    " SELECT k, p, a, r, %s FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[]) AS v(k, p, a, r)"
+                    " ON CONFLICT (key) DO NOTHING RETURNING key",
+                    [timezone.now(), [i.key for i in apply], [i.payment_reference for i in apply],
+                     [i.amount for i in apply], references],
+                )
+                inserted = {key for (key,) in cursor.fetchall()}
+                applied = {item.key: (reference, item.amount, item.payment_reference)
+                           for item, reference in zip(apply, references) if item.key in inserted}
+                earlier = [item.key for item in apply if item.key not in inserted]
+                if earlier:
+                    cursor.execute(f"SELECT key, reference, amount, payment_reference FROM {table} WHERE key = ANY(%s)",
+                                   [earlier])
+                    applied.update((key, (reference, amount, payment)) for key, reference, amount, payment in cursor)
+        results = []
+        for item, fault in zip(items, faults):
+            if fault == "failure":
+                results.append(PayoutResult(PayoutOutcome.FAILED, error="sandbox: payout declined"))
+            elif fault == "timeout":
+                results.append(PayoutResult(PayoutOutcome.UNKNOWN, error="sandbox: timed out"))
+            elif applied[item.key][1:] != (item.amount, item.payment_reference):
+                results.append(PayoutResult(PayoutOutcome.FAILED, error="sandbox: key reused for a different payout"))
+            elif fault == "lost_answer":
+                results.append(PayoutResult(PayoutOutcome.UNKNOWN, error="sandbox: answer lost"))
+            else:
+                results.append(PayoutResult(PayoutOutcome.SUCCEEDED, reference=applied[item.key][0]))
+        return results
+
+    def payout_status_batch(self, keys: list[str]) -> list[PayoutResult]:
+        from core.models import SandboxPayout
+
+        if self._rate_limited(len(keys)):
+            return [PayoutResult(PayoutOutcome.RATE_LIMITED, error="sandbox: rate limited (429)")] * len(keys)
+        self._latency()
+        faults = [self._fault() for _ in keys]
+        applied = dict(SandboxPayout.objects.filter(key__in=keys).values_list("key", "reference"))
+        results = []
+        for key, fault in zip(keys, faults):
+            if fault == "timeout":
+                results.append(PayoutResult(PayoutOutcome.UNKNOWN, error="sandbox: status query timed out"))
+            elif key in applied:
+                results.append(PayoutResult(PayoutOutcome.SUCCEEDED, reference=applied[key]))
+            else:
+                results.append(PayoutResult(PayoutOutcome.NOT_FOUND))
+        return results
 
 
 def get_gateway() -> Gateway:

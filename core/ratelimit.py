@@ -17,7 +17,8 @@ from django.conf import settings
 log = logging.getLogger(__name__)
 
 # KEYS[1]: the slot key. ARGV: interval (s), burst (calls allowed at once), ttl (ms), reserve (1: take the slot
-# even if it is in the future and return the wait; 0: take it only if it is free now, else return -wait).
+# even if it is in the future and return the wait; 0: take it only if it is free now, else return -wait), count
+# (slots taken together: a batch of k payouts takes k).
 _SLOT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -27,7 +28,7 @@ local earliest = now - (burst - 1) * interval
 if tat < earliest then tat = earliest end
 local wait = tat - now
 if wait > 0 and ARGV[4] == '0' then return tostring(-wait) end
-redis.call('SET', KEYS[1], tostring(tat + interval), 'PX', ARGV[3])
+redis.call('SET', KEYS[1], tostring(tat + interval * tonumber(ARGV[5])), 'PX', ARGV[3])
 if wait < 0 then wait = 0 end
 return tostring(wait)
 """
@@ -54,13 +55,14 @@ class RateLimiter:
         self._local_next = 0.0
         self._local_lock = threading.Lock()
 
-    def _slot(self, reserve: bool) -> float:
+    def _slot(self, reserve: bool, count: int) -> float:
         interval = 1.0 / self.per_second
         client = _client()
         if client is not None:
             try:
                 ttl_ms = max(int((self.burst + 1) * interval * 1000) + 60_000, 1000)
-                return float(client.eval(_SLOT, 1, self.key, repr(interval), self.burst, ttl_ms, int(reserve)))
+                return float(client.eval(_SLOT, 1, self.key, repr(interval), self.burst, ttl_ms, int(reserve),
+                                         int(count)))
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 log.warning("rate limiter %s: Redis unavailable, pacing this process alone: %s", self.key, exc)
         with self._local_lock:
@@ -68,25 +70,26 @@ class RateLimiter:
             slot = max(self._local_next, now - (self.burst - 1) * interval)
             if slot > now and not reserve:
                 return -(slot - now)
-            self._local_next = slot + interval
+            self._local_next = slot + interval * count
             return max(slot - now, 0.0)
 
-    def wait(self) -> float:
-        """Reserve the next slot and sleep until it; returns the seconds slept."""
+    def wait(self, count: int = 1) -> float:
+        """Reserve the next `count` slots and sleep until the first; returns the seconds slept."""
         if self.per_second <= 0:
             return 0.0
-        wait = self._slot(reserve=True)
+        wait = self._slot(reserve=True, count=count)
         if wait > 0:
             time.sleep(wait)
         return wait
 
-    def try_acquire(self) -> bool:
-        """Take a slot only if one is free now (the provider's side: refuse, don't queue)."""
+    def try_acquire(self, count: int = 1) -> bool:
+        """Take `count` slots only if the first is free now (the provider's side: refuse, don't queue)."""
         if self.per_second <= 0:
             return True
-        return self._slot(reserve=False) >= 0
+        return self._slot(reserve=False, count=count) >= 0
 
 
 def payout_limiter() -> RateLimiter:
-    """Our side of the gateway's limit: every payout and status call of every worker goes through it."""
+    """Our side of the gateway's limit: every payout and status query of every worker goes through it (a batch of
+    k takes k slots)."""
     return RateLimiter("payout", settings.PAYOUT_RATE_LIMIT)

@@ -1,5 +1,7 @@
 """Row locks of the refunds tables (withdrawal request, refund). The order across apps is in `core/locks.py`:
 campaign → order → wallet → request → payment. Call these inside `transaction.atomic()`."""
+from django.db import connection
+
 from allowance.locks import wallet_lock
 from allowance.models import Wallet
 from refunds.models import InsightsRollup, Refund, WithdrawalRequest
@@ -42,3 +44,19 @@ def refund_lock(*, id: int) -> Refund:
 def insights_rollup_lock(*, campaign_id: int) -> InsightsRollup:
     """A campaign's insights roll-up mark, alone: one roll-up of a campaign at a time (no money row is held)."""
     return InsightsRollup.objects.select_for_update(of=("self",)).get(campaign_id=campaign_id)
+
+
+def refund_payouts_claim(*, ids: list[int], now, lease_until) -> list[int]:
+    """Claim the payouts among `ids` that are due (processing, no live lease) in one statement: count the attempt
+    and lease them until `lease_until`. Rows another worker is claiming or finishing at this moment are skipped
+    (SKIP LOCKED, in primary-key order, so two claims never wait on each other); it holds them. Returns the
+    claimed ids in order."""
+    table = Refund._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET payout_attempts = payout_attempts + 1, next_attempt_at = %s WHERE id IN ("
+            f"SELECT id FROM {table} WHERE id = ANY(%s) AND payout_status = %s"
+            " AND (next_attempt_at IS NULL OR next_attempt_at <= %s) ORDER BY id FOR UPDATE SKIP LOCKED) RETURNING id",
+            [lease_until, list(ids), Refund.PayoutStatus.PROCESSING, now],
+        )
+        return sorted(refund_id for (refund_id,) in cursor.fetchall())

@@ -1,33 +1,37 @@
 """Paying committed refunds out through the gateway (SPEC §5): after commit, idempotently by key, retried.
 
-The database is the source of truth for what is owed; broker messages only say "look at refund N now".
-A worker first *claims* the refund with one conditional UPDATE (status processing, attempt due), which
-also counts the attempt and leases the refund for `PAYOUT_LEASE_SECONDS`; a duplicate message, a second
-worker or a beat re-drive finds nothing to claim and does nothing. The gateway key is derived from the
-refund and the payment, so a resend is the same payout; and once a payout has been sent its outcome is
-*asked* (`payout_status`) before anything is sent again, so an unknown outcome (timeout, lost answer,
-killed worker) is never paid a second time.
+The database is the source of truth for what is owed; broker messages only say "look at refunds N, M… now".
+A worker first *claims* the refunds with one conditional UPDATE (status processing, attempt due, SKIP LOCKED),
+which also counts the attempt and leases each refund for `PAYOUT_LEASE_SECONDS`; a duplicate message, a second
+worker or a beat re-drive finds nothing to claim and does nothing. The gateway key is derived from the refund
+and the payment, so a resend is the same payout; and once a payout has been sent its outcome is *asked*
+(`payout_status_batch`) before anything is sent again, so an unknown outcome (timeout, lost answer, killed
+worker) is never paid a second time.
 
-Payout calls are I/O: they run on a thread-pool worker of their own queue (`PAYOUT_QUEUE`, `PAYOUT_CONCURRENCY`
-calls in flight per worker process), and every call to the gateway first takes a slot from one limiter shared by
-all workers (`PAYOUT_RATE_LIMIT` per second, refunds/ratelimit.py), so a backlog drains at the provider's allowed
-rate. If the provider still answers 429 (RATE_LIMITED: refused unread), the attempt is given back — it does not
-count toward needs attention — and the refund is looked at again a moment later. See docs/perf.md.
+Payouts travel in batches: a sweep's refunds arrive as one message on the payout queue (`PAYOUT_QUEUE`), whose
+thread-pool worker pays them `PAYOUT_BATCH_SIZE` at a time with one batch call to the gateway; `PAYOUT_CONCURRENCY`
+batches are in flight per worker process. Every batch of k first takes k slots from one limiter shared by all
+workers (`PAYOUT_RATE_LIMIT` per second, core/ratelimit.py), so a backlog drains at the provider's allowed rate.
+Claim, bookkeeping and finish are a few statements per batch, not per payout (docs/perf.md, "Settlement"). If the
+provider still answers 429 (RATE_LIMITED: refused unread), the attempt is given back — it does not count toward
+needs attention — and the refund is looked at again a moment later.
 """
 import logging
 import random
 from datetime import datetime, timedelta
 from functools import partial
+from typing import NamedTuple
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from core import errors
 from allowance.services import audit_record
-from core.gateway import PayoutOutcome, get_gateway
-from refunds.locks import refund_lock
+from core.bulk import rows_update
+from core.gateway import PayoutItem, PayoutOutcome, PayoutResult, get_gateway
+from refunds.locks import refund_lock, refund_payouts_claim
 from refunds.models import Refund, RefundAllocation
 from core.ratelimit import payout_limiter
 
@@ -35,7 +39,7 @@ log = logging.getLogger(__name__)
 PayoutStatus = Refund.PayoutStatus
 
 
-def payout_key(allocation: RefundAllocation) -> str:
+def payout_key(allocation: "RefundAllocation | _Part") -> str:
     """The gateway idempotency key: the refund id and the payment it goes back to, never anything random."""
     return f"refund-{allocation.refund_id}-payment-{allocation.payment_id}"
 
@@ -50,75 +54,141 @@ def payout_backoff(attempt: int, *, rng=random) -> timedelta:
     return timedelta(seconds=ceiling / 2 + rng.uniform(0, ceiling / 2))
 
 
-def _claim(refund_id: int, now: datetime) -> bool:
-    lease = now + timedelta(seconds=settings.PAYOUT_LEASE_SECONDS)
-    return bool(
-        Refund.objects.filter(pk=refund_id, payout_status=PayoutStatus.PROCESSING)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        .update(payout_attempts=F("payout_attempts") + 1, next_attempt_at=lease)
-    )
+class _Part(NamedTuple):
+    """One allocation of a claimed refund that is not paid yet."""
+
+    id: int
+    refund_id: int
+    payment_id: int
+    amount: int
+    requested_at: datetime | None
+    payment_reference: str
+
+    @property
+    def key(self) -> str:
+        return payout_key(self)
 
 
-def _allocation_pay(gateway, allocation: RefundAllocation, now: datetime, limiter):
-    """Pay one part of a refund, or learn that it was paid. Returns the gateway's last answer."""
-    key = payout_key(allocation)
-    if allocation.payout_requested_at is not None:
-        # Sent before: the answer may have been lost, or the worker died after sending. Ask first.
-        limiter.wait()
-        status = gateway.payout_status(key=key)
-        if status.outcome != PayoutOutcome.NOT_FOUND:
-            return status  # SUCCEEDED (it was applied), UNKNOWN (ask again later; never resend blind), RATE_LIMITED
-        sent_before = True
-    else:
-        # Committed before the call, so whoever comes next knows it may have reached the provider.
-        RefundAllocation.objects.filter(pk=allocation.pk).update(payout_requested_at=now)
-        sent_before = False
-    limiter.wait()
-    result = gateway.payout(key=key, payment_reference=allocation.payment.gateway_reference, amount=allocation.amount)
-    if result.outcome == PayoutOutcome.RATE_LIMITED and not sent_before:
-        # Refused unread: it never reached the provider, so the next attempt need not ask about it first.
-        RefundAllocation.objects.filter(pk=allocation.pk).update(payout_requested_at=None)
-    return result
+def _gateway_call(call, args: list, refund_ids) -> list[PayoutResult]:
+    try:
+        results = call(args)
+        if len(results) != len(args):
+            raise ValueError(f"{len(results)} answers for {len(args)} items")
+        return results
+    except Exception as exc:  # a provider SDK raising is an unknown outcome like any other
+        log.exception("payout of refunds %s: gateway call raised", list(refund_ids))
+        return [PayoutResult(PayoutOutcome.UNKNOWN, error=f"{type(exc).__name__}: {exc}"[:200])] * len(args)
+
+
+def _parts_pay(parts: list[_Part], now: datetime) -> dict[int, PayoutResult]:
+    """Pay these parts, or learn that they were paid: at most one status batch and one payout batch, each after
+    its slots from the shared limiter. Returns the gateway's last answer for each part (by allocation id)."""
+    gateway, limiter = get_gateway(), payout_limiter()
+    refund_ids = sorted({part.refund_id for part in parts})
+    answers: dict[int, PayoutResult] = {}
+    # Sent before: the answer may have been lost, or the worker died after sending. Ask first, never resend blind.
+    asked = [part for part in parts if part.requested_at is not None]
+    send = [part for part in parts if part.requested_at is None]
+    if asked:
+        limiter.wait(len(asked))
+        for part, status in zip(asked, _gateway_call(gateway.payout_status_batch, [p.key for p in asked], refund_ids)):
+            if status.outcome == PayoutOutcome.NOT_FOUND:
+                send.append(part)
+            else:
+                answers[part.id] = status  # SUCCEEDED (applied), UNKNOWN (ask again later), RATE_LIMITED
+    first_time = [part.id for part in send if part.requested_at is None]
+    if first_time:
+        # Committed before the call, so whoever comes next knows these may have reached the provider.
+        RefundAllocation.objects.filter(pk__in=first_time).update(payout_requested_at=now)
+    if send:
+        limiter.wait(len(send))
+        items = [PayoutItem(key=p.key, payment_reference=p.payment_reference, amount=p.amount) for p in send]
+        answers.update((part.id, result) for part, result in zip(send, _gateway_call(gateway.payout_batch, items,
+                                                                                   refund_ids)))
+        unread = [part.id for part in send if part.requested_at is None
+                  and answers[part.id].outcome == PayoutOutcome.RATE_LIMITED]
+        if unread:
+            # Refused unread: they never reached the provider, so the next attempt need not ask about them first.
+            RefundAllocation.objects.filter(pk__in=unread).update(payout_requested_at=None)
+    paid = [(part.id, answers[part.id].reference) for part in parts
+            if answers[part.id].outcome == PayoutOutcome.SUCCEEDED]
+    rows_update(RefundAllocation, ["gateway_reference"], paid)
+    return answers
+
+
+def refund_payouts_execute(*, refund_ids: list[int], now: datetime | None = None) -> dict[int, str]:
+    """Make one payout attempt for each of these refunds that is due; safe to call any number of times, anywhere.
+
+    The due ones are claimed in one statement, their unpaid parts go to the gateway as one batch (status queries
+    first for parts sent before), and the paid refunds are finished in one statement; only a refund that did not
+    get paid takes the locked path of its own. Returns what happened to each refund: "succeeded", "retry",
+    "needs_attention", "rate_limited" (the provider refused the call with 429; tried again soon, no attempt
+    spent), or "skipped" when there was nothing to claim (already paid, not due yet, or another worker holds it).
+    """
+    now = now or timezone.now()
+    outcomes = dict.fromkeys(refund_ids, "skipped")
+    claimed = refund_payouts_claim(ids=refund_ids, now=now,
+                                   lease_until=now + timedelta(seconds=settings.PAYOUT_LEASE_SECONDS))
+    if not claimed:
+        return outcomes
+    parts = [_Part(*row) for row in RefundAllocation.objects.filter(refund_id__in=claimed, gateway_reference="")
+             .order_by("refund_id", "pk")
+             .values_list("pk", "refund_id", "payment_id", "amount", "payout_requested_at",
+                          "payment__gateway_reference")]
+    answers = _parts_pay(parts, now) if parts else {}
+    unpaid: dict[int, PayoutResult] = {}
+    for part in parts:
+        if answers[part.id].outcome != PayoutOutcome.SUCCEEDED:
+            unpaid.setdefault(part.refund_id, answers[part.id])
+    # Every part paid (the common case): one conditional UPDATE instead of a lock, read, check and write per refund.
+    # It only matches refunds still processing with no part left unpaid.
+    table, parts_table = Refund._meta.db_table, RefundAllocation._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} r SET payout_status = %s, paid_at = %s, next_attempt_at = NULL, last_error = ''"
+            f" WHERE r.id = ANY(%s) AND r.payout_status = %s AND NOT EXISTS"
+            f" (SELECT 1 FROM {parts_table} a WHERE a.refund_id = r.id AND a.gateway_reference = '') RETURNING r.id",
+            [PayoutStatus.SUCCEEDED, now, [rid for rid in claimed if rid not in unpaid], PayoutStatus.PROCESSING],
+        )
+        outcomes.update((refund_id, "succeeded") for (refund_id,) in cursor.fetchall())
+    for refund_id in claimed:
+        if outcomes[refund_id] == "succeeded":
+            continue
+        answer = unpaid.get(refund_id)
+        outcomes[refund_id] = _attempt_finish(
+            refund_id=refund_id, error=(answer.error or answer.outcome.value)[:200] if answer else "", now=now,
+            rate_limited=answer is not None and answer.outcome == PayoutOutcome.RATE_LIMITED)
+    return outcomes
+
+
+def payout_batch_size() -> int:
+    """Payouts per gateway call: `PAYOUT_BATCH_SIZE`, but never more than a twentieth of a second's worth of
+    `PAYOUT_RATE_LIMIT`, so that in any one second at most one small batch goes beyond the rate (a batch is
+    applied at once, then the limiter holds the next one back for its whole length)."""
+    size = settings.PAYOUT_BATCH_SIZE
+    if settings.PAYOUT_RATE_LIMIT > 0:
+        size = min(size, int(settings.PAYOUT_RATE_LIMIT / 20))
+    return max(size, 1)
+
+
+def refund_payouts_pay(*, refund_ids: list[int]) -> int:
+    """Pay out a message's refunds in gateway batches (`payout_batch_size`); returns how many were paid."""
+    size = payout_batch_size()
+    paid = 0
+    for start in range(0, len(refund_ids), size):
+        outcomes = refund_payouts_execute(refund_ids=refund_ids[start:start + size])
+        paid += sum(outcome == "succeeded" for outcome in outcomes.values())
+    return paid
 
 
 def refund_payout_execute(*, refund_id: int, now: datetime | None = None) -> str:
-    """Make one payout attempt for a refund if one is due; safe to call any number of times, anywhere.
-
-    Returns what happened: "succeeded", "retry", "needs_attention", "rate_limited" (the provider refused the
-    call with 429; tried again soon, no attempt spent), or "skipped" when there was nothing to claim (already
-    paid, not due yet, or another worker holds it).
-    """
-    now = now or timezone.now()
-    if not _claim(refund_id, now):
-        return "skipped"
-    gateway = get_gateway()
-    limiter = payout_limiter()
-    error, rate_limited = "", False
-    allocations = RefundAllocation.objects.select_related("payment").filter(refund_id=refund_id, gateway_reference="")
-    for allocation in allocations.order_by("pk"):
-        try:
-            result = _allocation_pay(gateway, allocation, now, limiter)
-        except Exception as exc:  # a provider SDK raising is an unknown outcome like any other
-            log.exception("payout of refund %s: gateway call raised", refund_id)
-            error = f"{type(exc).__name__}: {exc}"[:200]
-            break
-        if result.outcome != PayoutOutcome.SUCCEEDED:
-            error = (result.error or result.outcome.value)[:200]
-            rate_limited = result.outcome == PayoutOutcome.RATE_LIMITED
-            break
-        RefundAllocation.objects.filter(pk=allocation.pk).update(gateway_reference=result.reference)
-    return _attempt_finish(refund_id=refund_id, error=error, now=now, rate_limited=rate_limited)
+    """`refund_payouts_execute` for one refund: what happened to it."""
+    return refund_payouts_execute(refund_ids=[refund_id], now=now)[refund_id]
 
 
 def _attempt_finish(*, refund_id: int, error: str, now: datetime, rate_limited: bool = False) -> str:
-    if not error:
-        # Every part paid (the common case): one conditional UPDATE instead of lock, read, check and write. It
-        # only matches while the refund is still processing and no part of it is left unpaid.
-        paid = Refund.objects.filter(pk=refund_id, payout_status=PayoutStatus.PROCESSING).exclude(
-            allocations__gateway_reference="").update(payout_status=PayoutStatus.SUCCEEDED, paid_at=now,
-                                                      next_attempt_at=None, last_error="")
-        if paid:
-            return "succeeded"
+    """The locked path of one claimed refund the batch did not finish: paid after all, a retry with backoff, a
+    429 given back, or needs attention."""
     with transaction.atomic():
         refund = refund_lock(id=refund_id)
         if refund.payout_status != PayoutStatus.PROCESSING:
@@ -138,7 +208,7 @@ def _attempt_finish(*, refund_id: int, error: str, now: datetime, rate_limited: 
             refund.next_attempt_at = now + timedelta(
                 seconds=settings.PAYOUT_RATE_LIMITED_RETRY_SECONDS * random.uniform(1, 2))
             refund.save(update_fields=["payout_attempts", "next_attempt_at", "last_error"])
-            transaction.on_commit(partial(payout_enqueue, refund.pk, eta=refund.next_attempt_at))
+            transaction.on_commit(partial(payout_enqueue, [refund.pk], eta=refund.next_attempt_at))
             return "rate_limited"
         if refund.payout_attempts >= settings.PAYOUT_MAX_ATTEMPTS:
             refund.payout_status = PayoutStatus.NEEDS_ATTENTION
@@ -149,19 +219,21 @@ def _attempt_finish(*, refund_id: int, error: str, now: datetime, rate_limited: 
             return "needs_attention"
         refund.next_attempt_at = now + payout_backoff(refund.payout_attempts)
         refund.save(update_fields=["next_attempt_at", "last_error"])
-        transaction.on_commit(partial(payout_enqueue, refund.pk, eta=refund.next_attempt_at))
+        transaction.on_commit(partial(payout_enqueue, [refund.pk], eta=refund.next_attempt_at))
     return "retry"
 
 
-def payout_enqueue(refund_id: int, eta: datetime | None = None) -> None:
-    """Ask a worker to look at a refund (now, or at `eta`). Losing this message only delays the payout."""
-    from refunds.tasks import refund_payout
+def payout_enqueue(refund_ids: list[int], eta: datetime | None = None) -> None:
+    """Ask a payout worker to look at these refunds (now, or at `eta`), in one message: a sweep batch's refunds
+    travel together and are paid in gateway batches of `PAYOUT_BATCH_SIZE`. Losing it only delays the payouts."""
+    from refunds.tasks import refund_payouts
 
     try:
-        refund_payout.apply_async((refund_id,), eta=eta)
+        refund_payouts.apply_async((list(refund_ids),), eta=eta)
     except Exception:
-        # The broker is down: the refund is committed and the re-drive will find it. Never fail the caller.
-        log.exception("could not enqueue the payout of refund %s; the re-drive will pick it up", refund_id)
+        # The broker is down: the refunds are committed and the re-drive will find them. Never fail the caller.
+        log.exception("could not enqueue the payouts of refunds %s; the re-drive will pick them up",
+                      list(refund_ids)[:20])
 
 
 def refund_payouts_redrive(*, now: datetime | None = None, limit: int = 500) -> int:
@@ -176,9 +248,8 @@ def refund_payouts_redrive(*, now: datetime | None = None, limit: int = 500) -> 
         .filter(Q(next_attempt_at__lte=stuck_before) | Q(next_attempt_at__isnull=True, created_at__lte=stuck_before))
         .order_by("pk").values_list("pk", flat=True)[:limit]
     )
-    for refund_id in ids:
-        payout_enqueue(refund_id)
     if ids:
+        payout_enqueue(ids)
         log.info("re-drove %s payout(s) whose message was overdue", len(ids))
     return len(ids)
 
@@ -203,5 +274,5 @@ def refund_payout_retry(*, refund: Refund, actor) -> Refund:
             actor=actor, action="payout_retry", target=refund, store=refund.wallet.store, amount=refund.amount,
             previous_attempts=previous_attempts, previous_error=previous_error,
         )
-        transaction.on_commit(partial(payout_enqueue, refund.pk))
+        transaction.on_commit(partial(payout_enqueue, [refund.pk]))
     return refund

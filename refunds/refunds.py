@@ -2,7 +2,6 @@
 has left; the payout to the gateway runs after commit (refunds/payouts.py). Called by the withdrawal rules
 (refunds/services.py) and by returns to a closed wallet (refunds/returns.py), inside their transaction, with
 the wallets locked."""
-import logging
 from functools import partial
 
 from django.db import transaction
@@ -13,8 +12,7 @@ from allowance.locks import payments_lock
 from allowance.models import Order, Payment, Wallet
 from core.bulk import rows_insert, rows_update
 from refunds.models import Refund, RefundAllocation, WithdrawalRequest
-
-log = logging.getLogger(__name__)
+from refunds.payouts import payout_enqueue
 
 
 def refund_create(*, wallet: Wallet, amount: int, kind: str, request: WithdrawalRequest | None = None,
@@ -66,23 +64,7 @@ def refund_rows_create(items: list[tuple[int, int, str, int | None, int | None]]
     rows_update(Payment, ["refunded_amount"], [(payment_id, added) for payment_id, _, added in touched.values()],
                  add=True)
     rows_insert(RefundAllocation, ["refund_id", "payment_id", "amount"], allocations)
-    transaction.on_commit(partial(_payouts_enqueue, refund_ids))
+    # One message per batch keeps the hand-off off the sweep's critical path; the payout worker pays the refunds in
+    # gateway batches from there. It never raises: if the broker is down the payout re-drive finds the refunds.
+    transaction.on_commit(partial(payout_enqueue, refund_ids))
     return refund_ids
-
-
-def _payouts_enqueue(refund_ids: list[int]) -> None:
-    from refunds.payouts import payout_enqueue
-
-    if len(refund_ids) == 1:
-        payout_enqueue(refund_ids[0])  # never raises: if the broker is down the payout re-drive finds the refund
-        return
-    from refunds.tasks import refund_payouts_fan_out
-
-    try:
-        # One message per batch keeps the sweep's hand-off off its critical path; the worker sends one
-        # payout message per refund from there, so payouts still run (and are claimed) one refund at a time.
-        refund_payouts_fan_out.delay(refund_ids)
-    except Exception:
-        log.exception("could not enqueue the payouts of %d refunds; the re-drive will pick them up", len(refund_ids))
-
-

@@ -25,17 +25,10 @@ def wallet_expire_due() -> int:
 
 
 @shared_task
-def refund_payout(refund_id: int) -> str:
-    """One payout attempt for one refund, if it is due and nobody else holds it."""
-    return payouts.refund_payout_execute(refund_id=refund_id)
-
-
-@shared_task
-def refund_payouts_fan_out(refund_ids: list[int]) -> int:
-    """A sweep batch's payouts arrive as one message; each refund gets its own payout message from here."""
-    for refund_id in refund_ids:
-        payouts.payout_enqueue(refund_id)
-    return len(refund_ids)
+def refund_payouts(refund_ids: list[int]) -> int:
+    """Pay these refunds, `PAYOUT_BATCH_SIZE` per gateway call; each only if it is due and nobody else holds it.
+    Returns how many were paid."""
+    return payouts.refund_payouts_pay(refund_ids=refund_ids)
 
 
 @shared_task

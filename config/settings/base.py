@@ -243,7 +243,7 @@ CELERY_TIMEZONE = TIME_ZONE
 PAYOUT_QUEUE = os.environ.get("PAYOUT_QUEUE", "payouts")
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_QUEUES = [Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(PAYOUT_QUEUE)]
-CELERY_TASK_ROUTES = {"refunds.tasks.refund_payout": {"queue": PAYOUT_QUEUE}}
+CELERY_TASK_ROUTES = {"refunds.tasks.refund_payouts": {"queue": PAYOUT_QUEUE}}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The beat schedule is in config/celery.py; its intervals are these settings.
 
@@ -257,8 +257,10 @@ SANDBOX_GATEWAY_LOST_ANSWER_RATE = float(os.environ.get("SANDBOX_GATEWAY_LOST_AN
 SANDBOX_GATEWAY_RATE_LIMIT = env_int("SANDBOX_GATEWAY_RATE_LIMIT", 500)
 # Our side of it: all payout workers together call the gateway at most this often (a limiter in Redis).
 PAYOUT_RATE_LIMIT = float(os.environ.get("PAYOUT_RATE_LIMIT") or 500)
-# Payout calls in flight per payout worker process (its thread pool; see the Procfile and docs/perf.md).
+# Payout batches in flight per payout worker process (its thread pool; see the Procfile and docs/perf.md).
 PAYOUT_CONCURRENCY = env_int("PAYOUT_CONCURRENCY", 32)
+# Payouts per gateway batch call (the provider's batch size); each takes one slot of PAYOUT_RATE_LIMIT.
+PAYOUT_BATCH_SIZE = env_int("PAYOUT_BATCH_SIZE", 100)
 # After a 429 the refund is looked at again in 1–2 × this, without spending an attempt.
 PAYOUT_RATE_LIMITED_RETRY_SECONDS = float(os.environ.get("PAYOUT_RATE_LIMITED_RETRY_SECONDS") or 1)
 PAYOUT_MAX_ATTEMPTS = env_int("PAYOUT_MAX_ATTEMPTS", 8)  # then the refund needs attention (admin retries it)

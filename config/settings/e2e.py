@@ -27,4 +27,4 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery"
 # Payouts too, unless a test starts a payout worker on a queue of its own.
 PAYOUT_QUEUE = os.environ.get("PAYOUT_QUEUE", CELERY_TASK_DEFAULT_QUEUE)
 CELERY_TASK_QUEUES = [Queue(q) for q in dict.fromkeys([CELERY_TASK_DEFAULT_QUEUE, PAYOUT_QUEUE])]
-CELERY_TASK_ROUTES = {"refunds.tasks.refund_payout": {"queue": PAYOUT_QUEUE}}
+CELERY_TASK_ROUTES = {"refunds.tasks.refund_payouts": {"queue": PAYOUT_QUEUE}}

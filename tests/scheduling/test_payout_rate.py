@@ -38,7 +38,7 @@ def _refunds(count: int) -> list[int]:
     from unittest import mock
 
     bulk_held_requests(count)
-    with mock.patch("refunds.refunds._payouts_enqueue"), mock.patch("refunds.services._notify_many"):
+    with mock.patch("refunds.refunds.payout_enqueue"), mock.patch("refunds.services._notify_many"):
         withdrawal_refund_due()
     return list(Refund.objects.order_by("pk").values_list("pk", flat=True))
 
@@ -200,7 +200,7 @@ def test_thread_pool_payout_workers_drain_at_the_shared_rate_exactly_once(celery
     assert Refund.objects.filter(payout_attempts__gt=1).count() >= 10
     # … by both thread-pool workers, and never faster than 40 calls/s at the provider (payouts are a subset)
     logs = {p.name: p.text() for p in celery_cluster.procs}
-    assert all("refunds.tasks.refund_payout[" in logs[name] for name in ("payouts1", "payouts2"))
+    assert all("refunds.tasks.refund_payouts[" in logs[name] for name in ("payouts1", "payouts2"))
     stamps = sorted(SandboxPayout.objects.values_list("created_at", flat=True))
     busiest = max(sum(1 for s in stamps[i:] if s - stamps[i] < timedelta(seconds=1)) for i in range(len(stamps)))
     assert busiest <= 40 + 2
