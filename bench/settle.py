@@ -187,10 +187,11 @@ def phase_expiry(args, results: dict, say, bench_env, broker_flush) -> None:
 
 def phase_drain(args, results: dict, say, bench_env, broker_flush) -> None:
     n = args.drain_n
+    batch = f", gateway batches of at most {args.drain_batch_size}" if args.drain_batch_size else ""
     say(f"\n== 5. Payout drain: {n:,} refunds waiting, sandbox 50 ms and 500 calls/s, payout workers "
-        f"{args.drain_workers} x {args.drain_pool} {args.drain_concurrency} ==")
+        f"{args.drain_workers} x {args.drain_pool} {args.drain_concurrency}{batch} ==")
     expiring(n)
-    env = bench_env(**GATEWAY)
+    env = bench_env(**GATEWAY, **({"PAYOUT_BATCH_SIZE": str(args.drain_batch_size)} if args.drain_batch_size else {}))
     _child(["expiry"], env)  # commits the refunds; their hand-off messages are dropped below
     broker_flush()
     queue = "payouts"
@@ -349,6 +350,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--drain-pool", default="threads", help="payout worker pool: threads or prefork")
     parser.add_argument("--drain-workers", type=int, default=2, help="payout worker processes")
     parser.add_argument("--drain-concurrency", type=int, default=32, help="threads (or processes) per payout worker")
+    parser.add_argument("--drain-batch-size", type=int, default=0,
+                        help="PAYOUT_BATCH_SIZE of the payout workers (default: the setting; 1 = one payout per call)")
     parser.add_argument("--drain-max-seconds", type=float, default=600)
     parser.add_argument("--settle-n", type=int, default=100_000)
     parser.add_argument("--settle-curve", type=lambda s: [int(x) for x in s.split(",") if x], default=[10_000],
