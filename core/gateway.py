@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -91,8 +91,15 @@ class OneByOneBatches:
     def _each(self, call, args: list) -> list[PayoutResult]:
         if len(args) == 1:
             return [call(args[0])]
+
+        def in_thread(arg):
+            try:
+                return call(arg)
+            finally:
+                connections.close_all()  # a pool thread's own database connections, if the adapter opened any
+
         with ThreadPoolExecutor(max_workers=min(self.batch_threads, len(args))) as pool:
-            return list(pool.map(call, args))
+            return list(pool.map(in_thread, args))
 
     def payout_batch(self, items: list[PayoutItem]) -> list[PayoutResult]:
         return self._each(lambda item: self.payout(key=item.key, payment_reference=item.payment_reference,

@@ -4,7 +4,7 @@ from django.db import connection
 
 from allowance.locks import wallet_lock
 from allowance.models import Wallet
-from refunds.models import InsightsRollup, Refund, WithdrawalRequest
+from refunds.models import InsightsRollup, Refund, RefundAllocation, WithdrawalRequest
 
 
 def request_lock(*, id: int) -> WithdrawalRequest:
@@ -50,13 +50,36 @@ def refund_payouts_claim(*, ids: list[int], now, lease_until) -> list[int]:
     """Claim the payouts among `ids` that are due (processing, no live lease) in one statement: count the attempt
     and lease them until `lease_until`. Rows another worker is claiming or finishing at this moment are skipped
     (SKIP LOCKED, in primary-key order, so two claims never wait on each other); it holds them. Returns the
-    claimed ids in order."""
+    claimed ids in order.
+
+    The rows are found and locked by primary key alone and the status is checked on the locked values: with the
+    status in the scan's own WHERE the planner may walk the partial index of open payouts (`refund_payout_open`),
+    whose size is the whole backlog and whose statistics lag behind a mass expiry — at 1,000,000 expiring wallets
+    each claim took a second."""
     table = Refund._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET payout_attempts = payout_attempts + 1, next_attempt_at = %s WHERE id IN ("
-            f"SELECT id FROM {table} WHERE id = ANY(%s) AND payout_status = %s"
-            " AND (next_attempt_at IS NULL OR next_attempt_at <= %s) ORDER BY id FOR UPDATE SKIP LOCKED) RETURNING id",
-            [lease_until, list(ids), Refund.PayoutStatus.PROCESSING, now],
+            f"WITH batch AS MATERIALIZED (SELECT id, payout_status, next_attempt_at FROM {table}"
+            " WHERE id = ANY(%s) ORDER BY id FOR UPDATE SKIP LOCKED)"
+            f" UPDATE {table} r SET payout_attempts = r.payout_attempts + 1, next_attempt_at = %s FROM batch b"
+            " WHERE r.id = b.id AND b.payout_status = %s AND (b.next_attempt_at IS NULL OR b.next_attempt_at <= %s)"
+            " RETURNING r.id",
+            [list(ids), lease_until, Refund.PayoutStatus.PROCESSING, now],
+        )
+        return sorted(refund_id for (refund_id,) in cursor.fetchall())
+
+
+def refund_payouts_paid_finish(*, ids: list[int], now) -> list[int]:
+    """Mark paid those of `ids` (claimed by the caller) that are still processing and have no part left unpaid, in
+    one statement; returns their ids. Locked by primary key in id order, the status checked on the locked values
+    (see `refund_payouts_claim`)."""
+    table, parts = Refund._meta.db_table, RefundAllocation._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH batch AS MATERIALIZED (SELECT id, payout_status FROM {table} WHERE id = ANY(%s) ORDER BY id"
+            f" FOR UPDATE) UPDATE {table} r SET payout_status = %s, paid_at = %s, next_attempt_at = NULL,"
+            " last_error = '' FROM batch b WHERE r.id = b.id AND b.payout_status = %s AND NOT EXISTS"
+            f" (SELECT 1 FROM {parts} a WHERE a.refund_id = b.id AND a.gateway_reference = '') RETURNING r.id",
+            [list(ids), Refund.PayoutStatus.SUCCEEDED, now, Refund.PayoutStatus.PROCESSING],
         )
         return sorted(refund_id for (refund_id,) in cursor.fetchall())

@@ -23,7 +23,7 @@ from functools import partial
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -31,7 +31,7 @@ from core import errors
 from allowance.services import audit_record
 from core.bulk import rows_update
 from core.gateway import PayoutItem, PayoutOutcome, PayoutResult, get_gateway
-from refunds.locks import refund_lock, refund_payouts_claim
+from refunds.locks import refund_lock, refund_payouts_claim, refund_payouts_paid_finish
 from refunds.models import Refund, RefundAllocation
 from core.ratelimit import payout_limiter
 
@@ -141,16 +141,8 @@ def refund_payouts_execute(*, refund_ids: list[int], now: datetime | None = None
         if answers[part.id].outcome != PayoutOutcome.SUCCEEDED:
             unpaid.setdefault(part.refund_id, answers[part.id])
     # Every part paid (the common case): one conditional UPDATE instead of a lock, read, check and write per refund.
-    # It only matches refunds still processing with no part left unpaid.
-    table, parts_table = Refund._meta.db_table, RefundAllocation._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} r SET payout_status = %s, paid_at = %s, next_attempt_at = NULL, last_error = ''"
-            f" WHERE r.id = ANY(%s) AND r.payout_status = %s AND NOT EXISTS"
-            f" (SELECT 1 FROM {parts_table} a WHERE a.refund_id = r.id AND a.gateway_reference = '') RETURNING r.id",
-            [PayoutStatus.SUCCEEDED, now, [rid for rid in claimed if rid not in unpaid], PayoutStatus.PROCESSING],
-        )
-        outcomes.update((refund_id, "succeeded") for (refund_id,) in cursor.fetchall())
+    paid = refund_payouts_paid_finish(ids=[rid for rid in claimed if rid not in unpaid], now=now)
+    outcomes.update(dict.fromkeys(paid, "succeeded"))
     for refund_id in claimed:
         if outcomes[refund_id] == "succeeded":
             continue
