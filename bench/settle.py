@@ -59,9 +59,9 @@ def _child(args: list[str], env: dict) -> dict:
     return report
 
 
-def _count(sql: str) -> int:
+def _count(sql: str, params=None) -> int:
     with connection.cursor() as cur:
-        cur.execute(sql)
+        cur.execute(sql, params)
         return cur.fetchone()[0]
 
 
@@ -267,7 +267,7 @@ def phase_settle(args, results: dict, say, bench_env, broker_flush, n: int | Non
                     ready="beat: Starting")
         try:
             procs.wait_ready()
-            while _count(f"SELECT count(*) FROM refunds_sandboxpayout WHERE created_at >= '{valid_until.isoformat()}'") < n:
+            while _count("SELECT count(*) FROM refunds_sandboxpayout WHERE created_at >= %s", [valid_until]) < n:
                 if (timezone.now() - valid_until).total_seconds() > args.settle_max_seconds:
                     say(f"  stopped after {args.settle_max_seconds}s")
                     break

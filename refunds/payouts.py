@@ -96,7 +96,7 @@ def _parts_pay(parts: list[_Part], now: datetime) -> dict[int, PayoutResult]:
                 send.append(part)
             else:
                 answers[part.id] = status  # SUCCEEDED (applied), UNKNOWN (ask again later), RATE_LIMITED
-    first_time = [part.id for part in send if part.requested_at is None]
+    first_time = {part.id for part in send if part.requested_at is None}
     if first_time:
         # Committed before the call, so whoever comes next knows these may have reached the provider.
         RefundAllocation.objects.filter(pk__in=first_time).update(payout_requested_at=now)
@@ -105,8 +105,7 @@ def _parts_pay(parts: list[_Part], now: datetime) -> dict[int, PayoutResult]:
         items = [PayoutItem(key=p.key, payment_reference=p.payment_reference, amount=p.amount) for p in send]
         answers.update((part.id, result) for part, result in zip(send, _gateway_call(gateway.payout_batch, items,
                                                                                    refund_ids)))
-        unread = [part.id for part in send if part.requested_at is None
-                  and answers[part.id].outcome == PayoutOutcome.RATE_LIMITED]
+        unread = [pk for pk in first_time if answers[pk].outcome == PayoutOutcome.RATE_LIMITED]
         if unread:
             # Refused unread: they never reached the provider, so the next attempt need not ask about them first.
             RefundAllocation.objects.filter(pk__in=unread).update(payout_requested_at=None)

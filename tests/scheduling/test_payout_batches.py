@@ -5,13 +5,11 @@ Each test attacks the batch path the way it could break: mixed outcomes inside o
 from several threads, a gateway that raises half-way, refunds of several parts, a provider with single calls.
 """
 import random
-import threading
 from collections import Counter
 from datetime import timedelta
 from unittest import mock
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from allowance.services import campaign_purchase, order_spend
@@ -20,6 +18,7 @@ from core.models import SandboxPayout
 from refunds.models import Refund, RefundAllocation
 from refunds.payouts import payout_batch_size, refund_payouts_execute, refund_payouts_pay
 from refunds.services import withdrawal_refund_due, withdrawal_request
+from tests.allowance.threads import outcomes as thread_outcomes, run_together
 from tests.scheduling.conftest import bulk_held_requests
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -96,30 +95,21 @@ def test_a_batch_with_declines_timeouts_and_lost_answers_pays_each_refund_exactl
 def test_overlapping_batches_from_many_threads_claim_and_pay_each_refund_once():
     # Given 200 refunds and 6 threads, each handed the whole set in its own shuffled order and cut differently
     refund_ids = _refunds(200)
-    barrier = threading.Barrier(6)
-    outcomes, errors = Counter(), []
 
-    def worker(seed: int) -> None:
+    def pay_all(seed: int) -> Counter:
         ids = refund_ids[:]
         random.Random(seed).shuffle(ids)
         size = 10 + seed * 7
-        barrier.wait()
-        try:
-            for start in range(0, len(ids), size):
-                outcomes.update(refund_payouts_execute(refund_ids=ids[start:start + size]).values())
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
+        outcomes = Counter()
+        for start in range(0, len(ids), size):
+            outcomes.update(refund_payouts_execute(refund_ids=ids[start:start + size]).values())
+        return outcomes
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    values, raised = thread_outcomes(run_together(*[(lambda n=n: pay_all(n)) for n in range(6)]))
 
     # Then no claim deadlocked or failed, each refund was claimed and paid by exactly one batch
-    assert errors == []
+    assert raised == []
+    outcomes = sum(values, Counter())
     assert outcomes["succeeded"] == 200 and outcomes["skipped"] == 5 * 200
     assert set(Refund.objects.values_list("payout_attempts", flat=True)) == {1}
     _applied_once(refund_ids)
