@@ -49,7 +49,7 @@ def _client() -> redis.Redis | None:
 
 class RateLimiter:
     def __init__(self, key: str, per_second: float, *, burst: int = 1):
-        self.key = f"ratelimit:{key}"
+        self.key = f"{getattr(settings, 'RATELIMIT_KEY_PREFIX', '')}ratelimit:{key}"
         self.per_second = per_second
         self.burst = max(int(burst), 1)
         self._local_next = 0.0

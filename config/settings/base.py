@@ -257,6 +257,8 @@ SANDBOX_GATEWAY_LOST_ANSWER_RATE = float(os.environ.get("SANDBOX_GATEWAY_LOST_AN
 SANDBOX_GATEWAY_RATE_LIMIT = env_int("SANDBOX_GATEWAY_RATE_LIMIT", 500)
 # Our side of it: all payout workers together call the gateway at most this often (a limiter in Redis).
 PAYOUT_RATE_LIMIT = float(os.environ.get("PAYOUT_RATE_LIMIT") or 500)
+# Prefix of the rate limiters' Redis keys: two deployments (or two test runs) sharing one Redis keep apart.
+RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "")
 # Payout batches in flight per payout worker process (its thread pool; see the Procfile and docs/perf.md).
 PAYOUT_CONCURRENCY = env_int("PAYOUT_CONCURRENCY", 32)
 # Payouts per gateway batch call (the provider's batch size); each takes one slot of PAYOUT_RATE_LIMIT.

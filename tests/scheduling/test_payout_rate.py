@@ -23,13 +23,13 @@ pytestmark = pytest.mark.skipif(not REDIS_URL, reason="the shared limiter lives 
 
 @pytest.fixture
 def redis_limits(settings):
-    """The limiter and the sandbox's provider limit in Redis, each test under keys of its own."""
+    """The limiter and the sandbox's provider limit in Redis, each test under keys of its own (tests on another
+    xdist worker share the Redis database: emptying all limiter keys let one test refill another's bucket)."""
     settings.REDIS_URL = REDIS_URL
+    settings.RATELIMIT_KEY_PREFIX = f"test-{uuid.uuid4().hex[:8]}:"
     client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(match="ratelimit:*"):
-        client.delete(key)
     yield client
-    for key in client.scan_iter(match="ratelimit:*"):
+    for key in client.scan_iter(match=f"{settings.RATELIMIT_KEY_PREFIX}ratelimit:*"):
         client.delete(key)
 
 
