@@ -52,14 +52,11 @@ class InsightsFilterForm(forms.Form):
         self.fields["campaign"].choices = [("", _("All campaigns")), *((c.pk, str(c)) for c in campaigns)]
 
     def clean(self):
-        from datetime import timedelta
-
-        from refunds.insights import FIRST_DAY, insights_default_range, insights_range_check
+        from refunds.insights import insights_range_resolve
 
         data = super().clean()
-        end = data.get("end") or insights_default_range()[1]
-        start = data.get("start") or max(end - timedelta(days=29), min(end, FIRST_DAY))
-        for name, message in insights_range_check(start, end).items():
+        start, end, problems = insights_range_resolve(start=data.get("start"), end=data.get("end"))
+        for name, message in problems.items():
             self.add_error({"from": "start", "to": "end"}[name], message)
         data["start"], data["end"] = start, end
         return data

@@ -178,6 +178,23 @@ def insights_range_check(start: date, end: date) -> dict[str, str]:
     return {}
 
 
+def insights_range_resolve(*, start: date | None, end: date | None, today: date | None = None
+                           ) -> tuple[date, date, dict[str, str]]:
+    """The days a page, the API or an export asked for, the defaults filled in (`end`: today; `start`: 29 days
+    before `end`, not before FIRST_DAY), and what is wrong with them ({"from" or "to": message}).
+
+    The default start is computed without stepping back from a day that may be in year 1 (0001-01-01 minus 29
+    days is an OverflowError, a 500); a problem is reported only for a day the caller gave."""
+    end = end or insights_default_range(today=today)[1]
+    given_start = start is not None
+    if not given_start:
+        start = end if end <= FIRST_DAY else max(FIRST_DAY, end - timedelta(days=29))
+    problems = insights_range_check(start, end)
+    if not given_start:
+        problems.pop("from", None)
+    return start, end, problems
+
+
 def _midnight(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min), timezone.get_default_timezone())
 

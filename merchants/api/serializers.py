@@ -77,13 +77,9 @@ class InsightsQuery(serializers.Serializer):
         return fields
 
     def validate(self, data):
-        from datetime import timedelta
+        from refunds.insights import insights_range_resolve
 
-        from refunds.insights import FIRST_DAY, insights_default_range, insights_range_check
-
-        end = data.get("to") or insights_default_range()[1]
-        start = data.get("from") or max(end - timedelta(days=29), min(end, FIRST_DAY))
-        problems = insights_range_check(start, end)
+        start, end, problems = insights_range_resolve(start=data.get("from"), end=data.get("to"))
         if problems:
             raise serializers.ValidationError({name: [message] for name, message in problems.items()})
         data["from"], data["to"] = start, end

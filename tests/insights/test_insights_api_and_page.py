@@ -109,3 +109,33 @@ def test_the_page_is_for_merchant_staff_only(season, client):
 def test_the_merchant_nav_links_to_insights(season, client):
     client.force_login(season.staff)
     assert 'href="/merchant/insights/"' in client.get("/merchant/").content.decode()
+
+
+@pytest.fixture
+def lone_staff(db):
+    from tests.factories import StaffFactory
+
+    return StaffFactory().user
+
+
+@pytest.mark.parametrize("end", ["0001-01-01", "0001-01-29"])
+def test_an_end_day_in_the_first_month_of_year_one_is_a_form_error_and_a_400_not_a_500(lone_staff, client, end):
+    # Given a staff member; when the insights page and the refunds export are asked for days ending in year 1
+    # (the default start, 29 days before the end, is before the first day a date can hold)
+    client.force_login(lone_staff)
+    page = client.get("/merchant/insights/", {"end": end})
+    export = client.get("/merchant/exports/refunds.csv", {"end": end})
+
+    # Then the page shows the form error next to the day, and the export is a 400 saying which day is wrong
+    assert page.status_code == 200
+    assert page.context["form"].errors["end"] == ["Choose a day from 2000-01-01 to 2099-12-31."]
+    assert export.status_code == 400
+    assert export.content.decode().startswith("end: Choose a day from 2000-01-01 to 2099-12-31.")
+
+
+@pytest.mark.parametrize("query", [{"to": "0001-01-01"}, {"to": "0001-01-29"}, {"from": "0001-01-01"}])
+def test_the_api_names_the_day_that_is_out_of_range(lone_staff, query):
+    answer = client_for(lone_staff).get(URL, query)
+    assert answer.status_code == 400
+    [field] = query
+    assert answer.json()[field] == ["Choose a day from 2000-01-01 to 2099-12-31."]
