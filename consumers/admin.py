@@ -3,10 +3,11 @@ from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
 from consumers.models import Consumer
+from core.admin import CalendarSafeAdmin
 
 
 @admin.register(Consumer)
-class ConsumerAdmin(admin.ModelAdmin):
+class ConsumerAdmin(CalendarSafeAdmin):
     """Consumers register themselves; the account name is fixed (it is the login name and the search key)."""
 
     list_display = ["account_name", "user", "email", "wallet_count", "created_at"]

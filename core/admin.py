@@ -1,5 +1,6 @@
 """Admin helpers every app's admin uses: read-only money rows, yuan columns, and audited actions row by row."""
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.utils.translation import gettext_lazy as _
 
 from core import errors
@@ -32,7 +33,18 @@ def admin_action_each(model_admin, request, objects, act, *, refused_level=messa
     return done
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class CalendarSafeAdmin(admin.ModelAdmin):
+    """Django's date drill-down adds a day, a month or a year to the day picked: at 9999-12-31 that overflows (a
+    500). A day the calendar cannot step past is answered like any other bad filter: the list, "?e=1"."""
+
+    def get_changelist_instance(self, request):
+        try:
+            return super().get_changelist_instance(request)
+        except (OverflowError, ValueError) as exc:
+            raise IncorrectLookupParameters(exc) from exc
+
+
+class ReadOnlyAdmin(CalendarSafeAdmin):
     """Money rows change only through services: the admin shows them and never edits them."""
 
     def has_add_permission(self, request):

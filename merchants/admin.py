@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from core.admin import CalendarSafeAdmin
 from merchants.models import Merchant, Store, StoreMembership
 
 
@@ -33,7 +34,7 @@ class StoreAdmin(admin.ModelAdmin):
 
 
 @admin.register(StoreMembership)
-class StoreMembershipAdmin(admin.ModelAdmin):
+class StoreMembershipAdmin(CalendarSafeAdmin):
     """Who is merchant staff of which store (they may refund and message consumers of that store)."""
 
     list_display = ["user", "store", "created_at"]

@@ -128,3 +128,13 @@ def test_the_payout_retry_action_sends_a_payout_that_needs_attention_again_and_i
     assert refund.payout_status == Refund.PayoutStatus.SUCCEEDED
     audit = AuditRecord.objects.get(action="payout_retry")
     assert (audit.actor, audit.target_id, audit.amount) == (admin_user, str(refund.pk), 7200)
+
+
+@pytest.mark.parametrize("query", ["starts_at__year=9999&starts_at__month=12&starts_at__day=31",
+                                   "starts_at__year=9999&starts_at__month=12", "starts_at__year=9999"])
+def test_the_date_drill_down_at_the_end_of_the_calendar_is_a_redirect_not_a_500(client, query):
+    # Django's date hierarchy adds a day (or a month, or a year) to the last one the calendar holds
+    response = client.get(f"{_changelist(type(CampaignFactory()))}?{query}")
+    assert response.status_code in (200, 302)
+    if response.status_code == 302:
+        assert response["Location"].endswith("?e=1")
