@@ -65,7 +65,8 @@ def ledger_write(*, wallet: Wallet, kind: str, principal_delta: int, bonus_delta
 # --- campaigns -----------------------------------------------------------------------------
 
 
-def _campaign_validate(*, pay_amount, credit_amount, starts_at, ends_at, valid_until, per_consumer_limit, stock):
+def _campaign_validate(*, pay_amount, credit_amount, starts_at, ends_at, valid_until, per_consumer_limit, stock,
+                       now):
     if pay_amount <= 0:
         raise errors.InvalidCampaign(gettext_lazy("The pay amount must be positive."), field="pay_amount")
     if credit_amount < pay_amount:
@@ -76,6 +77,14 @@ def _campaign_validate(*, pay_amount, credit_amount, starts_at, ends_at, valid_u
     if valid_until < ends_at:
         raise errors.InvalidCampaign(gettext_lazy("The allowance must stay valid at least until the sale ends."),
                                      field="valid_until")
+    # A sale already over would go straight into History, sold to nobody; both dates are named at once.
+    over = {name: message for name, when, message in (
+        ("ends_at", ends_at, gettext_lazy("The sale has already ended: choose an end in the future.")),
+        ("valid_until", valid_until, gettext_lazy("The validity is already over: choose a time in the future.")),
+    ) if when <= now}
+    if over:
+        name = next(iter(over))
+        raise errors.InvalidCampaign(over.pop(name), field=name, other_fields=over)
     if per_consumer_limit < 1:
         raise errors.InvalidCampaign(gettext_lazy("The per-consumer limit must be at least 1."),
                                      field="per_consumer_limit")
@@ -90,13 +99,13 @@ def _campaign_validate(*, pay_amount, credit_amount, starts_at, ends_at, valid_u
 
 def campaign_create(
     *, store, actor, name: str, pay_amount: int, credit_amount: int, starts_at, ends_at, valid_until,
-    per_consumer_limit: int = 1, stock: int | None = None,
+    per_consumer_limit: int = 1, stock: int | None = None, now=None,
 ) -> Campaign:
-    """A store's staff create a "pay X, get Y" campaign."""
+    """A store's staff create a "pay X, get Y" campaign; its sale and its validity must end after `now`."""
     store_staff_check(user=actor, store=store)
     _campaign_validate(
         pay_amount=pay_amount, credit_amount=credit_amount, starts_at=starts_at, ends_at=ends_at,
-        valid_until=valid_until, per_consumer_limit=per_consumer_limit, stock=stock,
+        valid_until=valid_until, per_consumer_limit=per_consumer_limit, stock=stock, now=now or timezone.now(),
     )
     with transaction.atomic():
         campaign = Campaign.objects.create(

@@ -7,11 +7,19 @@ class DomainError(Exception):
     code = "domain_error"
     default_message = _("The request could not be carried out.")
 
-    def __init__(self, message=None, *, field: str | None = None, **params):
+    def __init__(self, message=None, *, field: str | None = None, other_fields: dict | None = None, **params):
         self.field = field  # the input field at fault, if one is: the API answers {field: [message]}
+        self.other_fields = other_fields or {}  # more fields at fault at once, {field: message}
         self.params = params
         self.message = message if message is not None else self.default_message
         super().__init__(str(self.message))
+
+    def field_errors(self) -> dict[str, list[str]]:
+        """{field: [message]} for every field at fault (empty if the error is about no field): the API's 400
+        body, and the page's errors beside the fields."""
+        if not self.field:
+            return {}
+        return {self.field: [str(self)], **{name: [str(message)] for name, message in self.other_fields.items()}}
 
     def __str__(self):
         try:

@@ -1,5 +1,8 @@
-"""Form plumbing the apps' pages share: the yuan amount field (typed in yuan, cleaned to fen) and flashing a
-list page's form errors."""
+"""Form plumbing the apps' pages share: the yuan amount field (typed in yuan, cleaned to fen), a date-time field
+the database can hand back, showing a service's field errors beside the fields, and flashing a list page's form
+errors."""
+from datetime import date
+
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -13,6 +16,31 @@ def form_errors_to_messages(request, form) -> None:
     for field_errors in form.errors.values():
         for error in field_errors:
             messages.error(request, error)
+
+
+def form_errors_from_domain_error(form, exc) -> None:
+    """A service refused the form's data (`DomainError`): its message beside each field it names that the form
+    shows, otherwise above the form."""
+    named = {name: messages for name, messages in exc.field_errors().items() if name in form.fields}
+    for name, messages in named.items():
+        form.add_error(name, messages)
+    if not named:
+        form.add_error(None, str(exc))
+
+
+class DateTimeInCalendarField(forms.DateTimeField):
+    """A date and time whose UTC time Python can hold: 0001-01-01 00:00 in Shanghai is 0000-12-31 in UTC, which
+    PostgreSQL stores and no page can read back (a 500 on every page listing it)."""
+
+    default_error_messages = {"out_of_range": _("Enter a date between %(first)s and %(last)s.")}
+    FIRST, LAST = date(1, 1, 2), date(9999, 12, 30)  # a day of margin: no time zone is a day away from UTC
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is not None and not self.FIRST <= value.date() <= self.LAST:
+            raise forms.ValidationError(self.error_messages["out_of_range"], code="out_of_range",
+                                        params={"first": self.FIRST.isoformat(), "last": self.LAST.isoformat()})
+        return value
 
 
 class YuanField(forms.Field):

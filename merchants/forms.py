@@ -3,7 +3,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from allowance.models import MAX_PER_CONSUMER_LIMIT, MAX_STOCK
-from core.forms import YuanField
+from core.forms import DateTimeInCalendarField, YuanField
 
 
 class CampaignForm(forms.Form):
@@ -11,9 +11,9 @@ class CampaignForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=120)
     pay_amount = YuanField(label=_("Pay (yuan)"))
     credit_amount = YuanField(label=_("Get (yuan)"))
-    starts_at = forms.DateTimeField(label=_("Sale starts"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
-    ends_at = forms.DateTimeField(label=_("Sale ends"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
-    valid_until = forms.DateTimeField(label=_("Valid until"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
+    starts_at = DateTimeInCalendarField(label=_("Sale starts"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
+    ends_at = DateTimeInCalendarField(label=_("Sale ends"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
+    valid_until = DateTimeInCalendarField(label=_("Valid until"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"))
     per_consumer_limit = forms.IntegerField(label=_("Per-consumer limit"), min_value=1,
                                             max_value=MAX_PER_CONSUMER_LIMIT, initial=1)
     stock = forms.IntegerField(label=_("Stock"), min_value=1, max_value=MAX_STOCK, required=False,

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from core import errors
 from merchants.forms import CampaignForm
-from core.forms import form_errors_to_messages
+from core.forms import form_errors_from_domain_error, form_errors_to_messages
 from allowance.models import Campaign
 from core.money import fen_to_yuan, yuan_to_fen
 from allowance.selectors import campaigns_for_staff
@@ -71,7 +71,7 @@ def campaign_new(request):
         except errors.NotFound:
             raise Http404 from None
         except errors.DomainError as exc:
-            form.add_error(None, str(exc))
+            form_errors_from_domain_error(form, exc)
         else:
             messages.success(request, _("Campaign “%(name)s” created.") % {"name": campaign.name})
             return redirect("merchants:dashboard")

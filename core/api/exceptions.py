@@ -32,7 +32,7 @@ def django_validation_error_data(exc: DjangoValidationError) -> dict:
 def api_exception_handler(exc, context):
     if isinstance(exc, DomainError):
         if exc.field:
-            return Response({exc.field: [str(exc)]}, status=exc.status_code)
+            return Response(exc.field_errors(), status=exc.status_code)
         return Response({"detail": str(exc), "code": exc.code}, status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
         return Response(django_validation_error_data(exc), status=status.HTTP_400_BAD_REQUEST)

@@ -49,7 +49,7 @@ def test_a_campaign_that_gives_less_than_it_costs_is_refused_beside_the_form(sho
             "per_consumer_limit": "1"}
     response = client.post("/merchant/campaigns/new/", data)
     assert response.status_code == 200
-    assert response.context["form"].non_field_errors() == ["The credit amount must be at least the pay amount."]
+    assert response.context["form"].errors == {"credit_amount": ["The credit amount must be at least the pay amount."]}
     assert not Campaign.objects.filter(name="bad").exists()
 
 
