@@ -7,9 +7,11 @@ class DomainError(Exception):
     code = "domain_error"
     default_message = _("The request could not be carried out.")
 
-    def __init__(self, message=None, *, field: str | None = None, other_fields: dict | None = None, **params):
+    def __init__(self, message=None, *, field: str | None = None, other_fields: dict | None = None,
+                 data: dict | None = None, **params):
         self.field = field  # the input field at fault, if one is: the API answers {field: [message]}
         self.other_fields = other_fields or {}  # more fields at fault at once, {field: message}
+        self.data = data or {}  # figures the API answers beside `detail` and `code` (e.g. the new amounts)
         self.params = params
         self.message = message if message is not None else self.default_message
         super().__init__(str(self.message))
@@ -90,6 +92,17 @@ class PrincipalChanged(DomainError):
     default_message = _(
         "The amount to refund has changed to %(principal)s since you looked (an order was returned). "
         "Check the new amount and refund again."
+    )
+
+
+class WithdrawalAmountChanged(DomainError):
+    """The consumer confirmed a withdrawal of an amount that is no longer the wallet's principal."""
+
+    status_code = 409
+    code = "principal_changed"
+    default_message = _(
+        "The amount has changed since you looked (an order was paid or returned): withdrawing now gives back "
+        "%(principal)s and lets %(bonus_lapsed)s of bonus lapse. Check the new amounts and confirm again."
     )
 
 

@@ -129,11 +129,22 @@ def withdrawal_preview(*, wallet: Wallet, now=None) -> WithdrawalPreview:
     )
 
 
-def withdrawal_request(*, wallet: Wallet | int, actor, now=None) -> WithdrawalRequest:
+def _seen_principal_check(*, wallet: Wallet, seen_principal: int | None, error: type[errors.DomainError]) -> None:
+    """The principal the user saw and confirmed must still be the locked wallet's: else nothing moves, and
+    `error` (a 409) gives the new figures, for the page's message and beside the API's `detail`."""
+    if seen_principal is not None and seen_principal != wallet.principal:
+        figures = {"principal": fen_to_yuan(wallet.principal), "bonus_lapsed": fen_to_yuan(wallet.bonus)}
+        raise error(data=figures, **figures)
+
+
+def withdrawal_request(*, wallet: Wallet | int, actor, now=None, seen_principal: int | None = None
+                       ) -> WithdrawalRequest:
     """Ask for the unconsumed principal back: refunded at once if nothing was spent, else held (wallet frozen).
 
     `wallet` may be given by id (the API has only the id from its URL): it is read once, locked, with the
-    actor's ownership checked in the same statement; someone else's wallet is `NotFound`.
+    actor's ownership checked in the same statement; someone else's wallet is `NotFound`. `seen_principal` is
+    the amount the consumer confirmed: if an order paid or returned has changed the principal since, nothing
+    moves and `WithdrawalAmountChanged` (409) gives the new figures.
     """
     now = now or timezone.now()
     wallet_id = wallet if isinstance(wallet, int) else wallet.pk
@@ -144,6 +155,7 @@ def withdrawal_request(*, wallet: Wallet | int, actor, now=None) -> WithdrawalRe
         if wallet is None:
             raise errors.NotFound()
         _withdrawal_check(wallet, now)
+        _seen_principal_check(wallet=wallet, seen_principal=seen_principal, error=errors.WithdrawalAmountChanged)
         request = WithdrawalRequest(wallet=wallet, requested_at=now)
         if not wallet.consumed:
             _wallet_close_and_refund(wallet=wallet, request=request, resolution=Resolution.INSTANT, actor=actor, now=now)
@@ -221,8 +233,7 @@ def _withdrawal_refund(*, request: WithdrawalRequest, actor, now, by_admin: bool
         store_actor_check(actor=actor, store=wallet.store, by_admin=by_admin)
         if request.status != Status.PENDING:
             raise errors.RequestNotPending()
-        if seen_principal is not None and seen_principal != wallet.principal:
-            raise errors.PrincipalChanged(principal=fen_to_yuan(wallet.principal))
+        _seen_principal_check(wallet=wallet, seen_principal=seen_principal, error=errors.PrincipalChanged)
         refunded = _wallet_close_and_refund(wallet=wallet, request=request, resolution=Resolution.MERCHANT,
                                             actor=actor, now=now)
         audit_record(actor=actor, action="admin_withdrawal_refund" if by_admin else "withdrawal_refund",

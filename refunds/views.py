@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core import errors
-from core.money import fen_to_yuan
+from core.money import fen_to_yuan, yuan_to_fen
 from allowance.selectors import wallet_for_consumer
 from consumers.selectors import consumer_for_user
 from core.views import role_required
@@ -32,10 +32,21 @@ def withdrawal_confirm(request, wallet_id: int):
     if wallet is None:
         raise Http404
     if request.method == "POST":
+        # The form carries the principal the consumer saw (and confirmed): an order paid or returned since then
+        # is a refusal, and the preview is shown again with the new amounts.
         try:
-            withdrawal = withdrawal_request(wallet=wallet, actor=request.user)
+            seen = yuan_to_fen(request.POST.get("principal", ""))
+        except (ValueError, ArithmeticError):
+            messages.error(request, _("The amount to withdraw was not sent with the form; reload the page and try "
+                                      "again."))
+            return redirect("refunds:withdrawal_confirm", wallet_id=wallet.pk)
+        try:
+            withdrawal = withdrawal_request(wallet=wallet, actor=request.user, seen_principal=seen)
         except errors.NotFound:
             raise Http404 from None
+        except errors.WithdrawalAmountChanged as exc:
+            messages.error(request, str(exc))
+            return redirect("refunds:withdrawal_confirm", wallet_id=wallet.pk)
         except errors.DomainError as exc:
             messages.error(request, str(exc))
             return redirect(_my_allowance(wallet.pk))

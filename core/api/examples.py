@@ -30,6 +30,11 @@ ORDER = {
 ENTRY = {"kind": "spend", "principal_delta": "-8.00", "bonus_delta": "-2.00",
          "created_at": "2026-03-01T09:00:00+08:00", "reference": "order:A-1001"}
 PREVIEW = {"principal": "72.00", "bonus_lapsed": "18.00", "instant": False, "due_at": "2026-03-03T10:00:00+08:00"}
+PRINCIPAL_CHANGED = {
+    "detail": "The amount has changed since you looked (an order was paid or returned): withdrawing now gives back "
+              "42.00 and lets 10.50 of bonus lapse. Check the new amounts and confirm again.",
+    "code": "principal_changed", "principal": "42.00", "bonus_lapsed": "10.50",
+}
 SUMMARY = {"outstanding_principal": "1520.00", "outstanding_bonus": "380.00", "pending_count": 2,
            "pending_principal": "144.00", "due_within_48h": 2}
 

@@ -33,7 +33,7 @@ def api_exception_handler(exc, context):
     if isinstance(exc, DomainError):
         if exc.field:
             return Response(exc.field_errors(), status=exc.status_code)
-        return Response({"detail": str(exc), "code": exc.code}, status=exc.status_code)
+        return Response({"detail": str(exc), "code": exc.code, **exc.data}, status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
         return Response(django_validation_error_data(exc), status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, ObjectDoesNotExist):

@@ -27,5 +27,11 @@ class MerchantRefundInput(StrictSerializer):
     principal = AmountField(required=False, help_text="The principal shown when the refund was confirmed, e.g. \"72.00\".")
 
 
+class WithdrawalInput(StrictSerializer):
+    """The amount the consumer saw in the preview and confirms (optional): if it has changed since, a 409."""
+
+    principal = AmountField(required=False, help_text="The principal shown in the preview, e.g. \"47.60\".")
+
+
 class WithdrawalStatusQuery(serializers.Serializer):
     status = serializers.ChoiceField(choices=WithdrawalRequest.Status.choices, required=False)

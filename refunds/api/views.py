@@ -1,5 +1,6 @@
 """Withdrawal API: the consumer's preview, request, list and cancel; merchant staff's list, refund and retention."""
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -13,8 +14,8 @@ from core.api.base import (
 from core.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from refunds import services
 from refunds.api.serializers import (
-    MerchantRefundInput, MerchantWithdrawalRequestOutput, RetentionMessageInput, WithdrawalPreviewOutput,
-    WithdrawalStatusQuery,
+    MerchantRefundInput, MerchantWithdrawalRequestOutput, RetentionMessageInput, WithdrawalInput,
+    WithdrawalPreviewOutput, WithdrawalStatusQuery,
 )
 from refunds.models import WithdrawalRequest
 from refunds.selectors import request_list, requests_in_staff_stores, requests_of_user
@@ -42,17 +43,27 @@ class WithdrawalPreviewApi(ApiView):
 
 class WithdrawalCreateApi(MoneyApiView):
     @extend_schema(
-        operation_id="wallets_withdrawals_create", tags=["consumer"], request=EmptyBodySerializer,
-        parameters=[IDEMPOTENCY_PARAMETER], responses={201: WithdrawalRequestOutput},
-        examples=[ex.response("Held (the wallet was spent from)", ex.REQUEST_PENDING, 201)],
+        operation_id="wallets_withdrawals_create", tags=["consumer"], request=WithdrawalInput,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={201: WithdrawalRequestOutput, 409: OpenApiResponse(
+            response=OpenApiTypes.OBJECT, description="Not withdrawable (closed, expired, a request open), or "
+            "the principal has changed since the preview: `code` `principal_changed` with the new `principal` and "
+            "`bonus_lapsed`.", examples=[ex.response("The principal has changed since the preview",
+                                                    ex.PRINCIPAL_CHANGED, 409)])},
+        examples=[ex.request("The principal of the preview", {"principal": "47.60"}),
+                  ex.response("Held (the wallet was spent from)", ex.REQUEST_PENDING, 201)],
         description="Withdraw the wallet's principal: refunded at once if never spent, else held for "
-                    "WITHDRAWAL_HOLD_SECONDS (48 hours by default).",
+                    "WITHDRAWAL_HOLD_SECONDS (48 hours by default). Send the `principal` of the preview the "
+                    "consumer confirmed: if an order paid or returned has changed it since, the answer is a 409 "
+                    "with the new `principal` and `bonus_lapsed`, and nothing moves.",
     )
     @idempotent
     def post(self, request, pk):
-        EmptyBodySerializer(data=request.data).is_valid(raise_exception=True)
+        serializer = WithdrawalInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
         # By id: the service reads the wallet once, locked and scoped to the caller (someone else's is a 404).
-        withdrawal = services.withdrawal_request(wallet=pk, actor=request.user)
+        withdrawal = services.withdrawal_request(wallet=pk, actor=request.user,
+                                                 seen_principal=serializer.validated_data.get("principal"))
         return Response(_new_request_output(withdrawal), status=status.HTTP_201_CREATED)
 
 

@@ -122,14 +122,14 @@ def test_the_withdrawal_preview_then_confirmation_of_a_spent_wallet_holds_it(sho
     assert not preview.context["preview"].instant
     assert not WithdrawalRequest.objects.exists()  # looking is not asking
 
-    client.post(f"/me/allowance/{wallet.pk}/withdraw/")
+    client.post(f"/me/allowance/{wallet.pk}/withdraw/", {"principal": "72.00"})  # the amount the preview showed
     request = WithdrawalRequest.objects.get(wallet=wallet)
     assert request.status == "pending"
     page = client.get("/me/allowance/").content.decode()
     assert 'class="countdown" data-countdown="172' in page  # ~172800 seconds left, ticking in the browser
 
     # A second confirmation (a double click) is refused with a message, not a second request
-    again = client.post(f"/me/allowance/{wallet.pk}/withdraw/", follow=True)
+    again = client.post(f"/me/allowance/{wallet.pk}/withdraw/", {"principal": "72.00"}, follow=True)
     assert "already has a withdrawal request in progress" in again.content.decode()
     assert WithdrawalRequest.objects.filter(wallet=wallet).count() == 1
 

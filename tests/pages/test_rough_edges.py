@@ -60,7 +60,7 @@ def test_the_flash_message_and_the_page_show_the_due_time_the_same_way(consumer,
     client = logged_in(consumer.user)
 
     # When the consumer asks to withdraw
-    response = client.post(f"/me/allowance/{wallet.pk}/withdraw/", follow=True, **headers)
+    response = client.post(f"/me/allowance/{wallet.pk}/withdraw/", {"principal": "72.00"}, follow=True, **headers)
 
     # Then the flash message shows the due time exactly as the page does
     request = wallet.withdrawal_requests.get()

@@ -59,7 +59,7 @@ def test_the_compiled_catalogue_is_committed_and_matches_the_source():
 
 @pytest.mark.parametrize("error", [errors.InsufficientAllowance, errors.WalletFrozen, errors.RequestNotPending,
                                    errors.PurchaseLimitReached, errors.ReturnExceedsOrder, errors.NothingToWithdraw,
-                                   errors.PrincipalChanged])
+                                   errors.PrincipalChanged, errors.WithdrawalAmountChanged])
 def test_domain_errors_speak_chinese_when_the_page_does(error):
     with translation.override("zh-hans"):
         message = str(error(available="1.00", limit=1, returnable="1.00"))

@@ -110,3 +110,49 @@ def test_whole_return_to_open_wallet_restores_it(spent_wallet):
     spent_wallet.refresh_from_db()
     assert (spent_wallet.principal, spent_wallet.bonus, spent_wallet.consumed) == (8000, 2000, False)
     assert WithdrawalRequest.objects.count() == 0
+
+
+# --- the amount the consumer confirmed (issue 19) ----------------------------------------------------------
+
+
+@pytest.fixture
+def previewed(wallet):
+    """Pay 80 get 100, 40.50 spent: the preview says "withdraw 47.60 and let 11.90 lapse"."""
+    order_spend(consumer=wallet.consumer, store=wallet.store, order_ref="o1", amount=4050)
+    wallet.refresh_from_db()
+    preview = services.withdrawal_preview(wallet=wallet)
+    assert (preview.principal, preview.bonus_lapsed) == (4760, 1190)
+    return wallet
+
+
+def test_a_withdrawal_confirmed_at_a_principal_that_has_changed_is_refused_with_the_new_figures(previewed):
+    # Given an order of 7.00 paid after the consumer saw the preview (now 42.00 and 10.50)
+    order_spend(consumer=previewed.consumer, store=previewed.store, order_ref="o2", amount=700)
+    entries = LedgerEntry.objects.count()
+
+    # When the consumer confirms the 47.60 they saw
+    with pytest.raises(errors.WithdrawalAmountChanged) as refused:
+        services.withdrawal_request(wallet=previewed, actor=previewed.consumer.user, seen_principal=4760)
+
+    # Then it is a 409 naming the new figures, and nothing moved: no request, the wallet still open and usable
+    assert refused.value.status_code == 409
+    assert refused.value.data == {"principal": "42.00", "bonus_lapsed": "10.50"}
+    assert "42.00" in str(refused.value) and "10.50" in str(refused.value)
+    previewed.refresh_from_db()
+    assert (previewed.status, previewed.principal, previewed.bonus) == ("active", 4200, 1050)
+    assert not WithdrawalRequest.objects.exists() and LedgerEntry.objects.count() == entries
+
+
+def test_a_withdrawal_confirmed_at_the_current_principal_goes_ahead(previewed):
+    order_spend(consumer=previewed.consumer, store=previewed.store, order_ref="o2", amount=700)
+    request = services.withdrawal_request(wallet=previewed, actor=previewed.consumer.user, seen_principal=4200)
+    assert (request.status, request.principal, request.bonus_lapsed) == ("pending", 4200, 1050)
+
+
+def test_an_unspent_wallet_confirmed_at_a_stale_principal_is_not_refunded(wallet):
+    # Given a top-up between the preview (80.00) and the confirmation: 160.00 would be refunded at once
+    campaign_purchase(campaign=wallet.campaign, consumer=wallet.consumer)
+    with pytest.raises(errors.WithdrawalAmountChanged):
+        services.withdrawal_request(wallet=wallet, actor=wallet.consumer.user, seen_principal=8000)
+    assert not Refund.objects.exists()
+    assert Wallet.objects.get(pk=wallet.pk).status == "active"
