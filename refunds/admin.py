@@ -1,9 +1,12 @@
 """The Django admin for withdrawal requests, retention messages, refunds and their payouts (read-only rows;
 money moves only through the actions, which call the services and are audited)."""
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from core.money import yuan_to_fen
 from core.admin import AttentionFilter, ReadOnlyAdmin, ReadOnlyInline, admin_action_each, yuan_column
 from refunds.models import Refund, RefundAllocation, RetentionMessage, WithdrawalRequest
 from refunds.payouts import refund_payout_retry
@@ -40,13 +43,46 @@ class WithdrawalRequestAdmin(ReadOnlyAdmin):
 
     @admin.action(description=_("Refund the selected pending requests now (principal back, bonus lapses)"))
     def refund_now(self, request, queryset):
+        """Like Django's delete_selected: Go shows the requests and amounts; only the confirmation (`post=yes`)
+        refunds, each at the principal the page showed (a return since then is refused with the new amount)."""
+        selected = list(queryset.select_related("wallet__consumer", "wallet__store").order_by("pk"))
+        if request.POST.get("post") != "yes":
+            return self._refund_now_confirmation(request, selected)
         refunded = admin_action_each(
-            self, request, queryset.order_by("pk"),
-            lambda withdrawal: withdrawal_admin_refund(request=withdrawal, actor=request.user),
+            self, request, selected,
+            lambda withdrawal: withdrawal_admin_refund(
+                request=withdrawal, actor=request.user,
+                seen_principal=_seen_principal(request.POST.get(f"principal-{withdrawal.pk}"))),
         )
         if refunded:
             self.message_user(request, ngettext("%(count)d request refunded.", "%(count)d requests refunded.", refunded)
                               % {"count": refunded}, messages.SUCCESS)
+
+
+    def _refund_now_confirmation(self, request, selected):
+        pending = [w for w in selected if w.status == WithdrawalRequest.Status.PENDING]
+        if not pending:
+            self.message_user(request, _("None of the selected requests is pending: nothing to refund."),
+                              messages.WARNING)
+            return None
+        return TemplateResponse(request, "admin/refunds/withdrawalrequest/refund_now_confirmation.html", {
+            **self.admin_site.each_context(request),
+            "title": _("Refund now: are you sure?"),
+            "opts": self.model._meta,
+            "pending": pending,
+            "not_pending": [w for w in selected if w.status != WithdrawalRequest.Status.PENDING],
+            "total_principal": sum(w.principal for w in pending),
+            "total_bonus": sum(w.bonus_lapsed for w in pending),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        })
+
+
+def _seen_principal(value) -> int | None:
+    """The principal the confirmation page showed for a request (absent or unreadable: not checked)."""
+    try:
+        return yuan_to_fen(value) if value else None
+    except (ValueError, ArithmeticError):
+        return None
 
 
 @admin.register(RetentionMessage)

@@ -220,9 +220,11 @@ def withdrawal_refund(*, request: WithdrawalRequest, actor, now=None, seen_princ
     return _withdrawal_refund(request=request, actor=actor, now=now, by_admin=False, seen_principal=seen_principal)
 
 
-def withdrawal_admin_refund(*, request: WithdrawalRequest, actor, now=None) -> WithdrawalRequest:
-    """An admin refunds a pending request from the Django admin: the same rule, audited as `admin_withdrawal_refund`."""
-    return _withdrawal_refund(request=request, actor=actor, now=now, by_admin=True, seen_principal=None)
+def withdrawal_admin_refund(*, request: WithdrawalRequest, actor, now=None, seen_principal: int | None = None
+                            ) -> WithdrawalRequest:
+    """An admin refunds a pending request from the Django admin: the same rule (the principal the confirmation
+    page showed included), audited as `admin_withdrawal_refund`."""
+    return _withdrawal_refund(request=request, actor=actor, now=now, by_admin=True, seen_principal=seen_principal)
 
 
 def _withdrawal_refund(*, request: WithdrawalRequest, actor, now, by_admin: bool, seen_principal: int | None

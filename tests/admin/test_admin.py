@@ -71,10 +71,58 @@ def test_balances_and_the_ledger_are_read_only_in_the_admin(client, request_pend
     assert (wallet.principal, wallet.bonus) == (7200, 1800)
 
 
-def test_the_refund_now_action_refunds_a_pending_request_and_is_audited(client, admin_user, request_pending):
-    # When the admin runs "refund now" on the pending request
+def test_the_refund_now_action_first_asks_for_confirmation_listing_the_requests_and_amounts(client, request_pending):
+    # Given a second pending request and one already refunded, all three selected
+    other = pending_request(consumer=ConsumerFactory(account_name="Emil"), campaign=CampaignFactory(), spend=2000)
+    done = pending_request(consumer=ConsumerFactory(account_name="Fay"), campaign=CampaignFactory(), spend=1000)
+    client.post(_changelist(WithdrawalRequest), {"action": "refund_now", "_selected_action": [done.pk], "post": "yes"})
+    refunds = Refund.objects.count()
+
+    # When the admin picks "refund now" and presses Go
     response = client.post(_changelist(WithdrawalRequest), {
-        "action": "refund_now", "_selected_action": [request_pending.pk]}, follow=True)
+        "action": "refund_now", "_selected_action": [request_pending.pk, other.pk, done.pk]})
+
+    # Then nothing moves yet: a page lists each pending request with its amounts and asks to confirm with post=yes
+    assert response.status_code == 200
+    assert Refund.objects.count() == refunds
+    assert WithdrawalRequest.objects.filter(pk__in=[request_pending.pk, other.pk], status="pending").count() == 2
+    html = response.content.decode()
+    assert "Are you sure you want to refund these 2 pending withdrawal requests now?" in html
+    for name, principal, bonus in (("Dora", "72.00", "18.00"), ("Emil", "64.00", "16.00")):
+        row = html.split(f'data-testid="refund-row-{name}"', 1)[1].split("</tr>", 1)[0]
+        assert principal in row and bonus in row
+    assert "136.00" in html  # the principal refunded in all
+    assert "Fay" in html.split('data-testid="not-pending"', 1)[1]  # shown as skipped, not refunded twice
+    assert 'name="post" value="yes"' in html and 'name="action" value="refund_now"' in html
+    for pk in (request_pending.pk, other.pk):
+        assert f'name="_selected_action" value="{pk}"' in html
+    assert f'name="principal-{request_pending.pk}" value="72.00"' in html
+
+
+def test_the_refund_now_confirmation_refuses_a_request_whose_amount_changed_since(client, request_pending):
+    from refunds.returns import order_return
+    from allowance.models import Order
+
+    # Given the confirmation page showed 72.00, then 5.00 of the order came back (the request now says 76.00)
+    client.post(_changelist(WithdrawalRequest), {"action": "refund_now", "_selected_action": [request_pending.pk]})
+    order = Order.objects.get(allocations__wallet=request_pending.wallet)
+    order_return(order=order, consumer=order.consumer, amount=500)
+
+    # When the admin confirms
+    response = client.post(_changelist(WithdrawalRequest), {
+        "action": "refund_now", "_selected_action": [request_pending.pk], "post": "yes",
+        f"principal-{request_pending.pk}": "72.00"}, follow=True)
+
+    # Then it is not refunded, and the message gives the new amount
+    assert "76.00" in response.content.decode()
+    assert not Refund.objects.filter(request=request_pending).exists()
+
+
+def test_the_refund_now_action_refunds_a_pending_request_and_is_audited(client, admin_user, request_pending):
+    # When the admin runs "refund now" on the pending request and confirms
+    response = client.post(_changelist(WithdrawalRequest), {
+        "action": "refund_now", "_selected_action": [request_pending.pk], "post": "yes",
+        f"principal-{request_pending.pk}": "72.00"}, follow=True)
 
     # Then it is refunded (principal back, bonus lapsed, wallet closed) and the audit names the admin
     assert response.status_code == 200
@@ -88,9 +136,9 @@ def test_the_refund_now_action_refunds_a_pending_request_and_is_audited(client, 
 
 
 def test_the_refund_now_action_refuses_a_request_that_is_not_pending(client, request_pending):
-    client.post(_changelist(WithdrawalRequest), {"action": "refund_now", "_selected_action": [request_pending.pk]})
-    response = client.post(_changelist(WithdrawalRequest), {
-        "action": "refund_now", "_selected_action": [request_pending.pk]}, follow=True)
+    confirmed = {"action": "refund_now", "_selected_action": [request_pending.pk], "post": "yes"}
+    client.post(_changelist(WithdrawalRequest), confirmed)
+    response = client.post(_changelist(WithdrawalRequest), confirmed, follow=True)
     assert "no longer pending" in response.content.decode()
     assert Refund.objects.filter(request=request_pending).count() == 1
     assert AuditRecord.objects.filter(action="admin_withdrawal_refund").count() == 1
@@ -112,7 +160,8 @@ def test_the_payout_retry_action_sends_a_payout_that_needs_attention_again_and_i
     client, admin_user, request_pending, django_capture_on_commit_callbacks
 ):
     # Given a refund whose payout kept failing
-    client.post(_changelist(WithdrawalRequest), {"action": "refund_now", "_selected_action": [request_pending.pk]})
+    client.post(_changelist(WithdrawalRequest), {"action": "refund_now", "_selected_action": [request_pending.pk],
+                                                 "post": "yes"})
     refund = Refund.objects.get(request=request_pending)
     Refund.objects.filter(pk=refund.pk).update(payout_status=Refund.PayoutStatus.NEEDS_ATTENTION,
                                                payout_attempts=8, last_error="gateway declined")
