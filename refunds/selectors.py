@@ -83,7 +83,8 @@ def requests_in_staff_stores(*, user):
 
 def consumers_with_wallets_for_staff(*, user, account_name: str, prefix: bool = False):
     """User management: the consumers matching an account name, each with their wallets in the staff
-    member's stores and each wallet's pending request (or None)."""
+    member's stores, each wallet's pending request (`pending_request`, or None) and the last request that
+    ended (`last_request`, with its refund, or None) — so a refund just made stays in sight."""
     consumers = list(consumers_search(user=user, account_name=account_name, prefix=prefix))
     if not consumers:
         return []
@@ -97,9 +98,17 @@ def consumers_with_wallets_for_staff(*, user, account_name: str, prefix: bool = 
         for r in WithdrawalRequest.objects.filter(wallet__in=wallets, status=WithdrawalRequest.Status.PENDING)
         .prefetch_related("retention_messages")
     }
+    # DISTINCT ON (wallet): one row per wallet, the latest to end, over the (wallet, …) index.
+    last = {
+        r.wallet_id: r
+        for r in WithdrawalRequest.objects.filter(wallet__in=wallets).exclude(status=WithdrawalRequest.Status.PENDING)
+        .select_related("refund").order_by("wallet_id", F("resolved_at").desc(nulls_last=True), "-pk")
+        .distinct("wallet_id")
+    }
     by_consumer: dict[int, list] = {c.pk: [] for c in consumers}
     for wallet in wallets:
         wallet.pending_request = pending.get(wallet.pk)
+        wallet.last_request = last.get(wallet.pk)
         by_consumer[wallet.consumer_id].append(wallet)
     return [(consumer, by_consumer[consumer.pk]) for consumer in consumers]
 

@@ -110,3 +110,48 @@ def test_refund_now_after_a_return_shows_the_new_amount_and_moves_nothing_until_
     assert "reload the page" in missing.content.decode()
     fresh = client.post(f"/merchant/withdrawals/{request.pk}/refund/", {"principal": "76.00"}, follow=True)
     assert "Refunded 76.00 to Jun; 19.00 of bonus lapsed." in fresh.content.decode()
+
+
+@pytest.mark.parametrize("language, words", [
+    ("en", ("Last withdrawal request", "Refunded by the store", "72.00", "processing")),
+    ("zh-Hans", ("最近一次提现申请", "商家已退款", "72.00", "打款中")),
+])
+def test_after_refund_now_user_management_shows_the_refund_just_made(shop, language, words):
+    from django.utils import timezone
+
+    campaign, staff, client = shop
+    request = pending_request(consumer=ConsumerFactory(account_name="Kai"), campaign=campaign)
+    client.post(f"/merchant/withdrawals/{request.pk}/refund/", {"account_name": "kai", "principal": "72.00"})
+    request.refresh_from_db()
+
+    # When the staff member looks the consumer up again
+    page = client.get("/merchant/users/", {"account_name": "kai"}, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+
+    # Then the wallet shows how its last request ended: outcome, amount, when, and where the payout is
+    last = page.split('data-testid="last-request"', 1)[1].split("</div>", 1)[0]
+    for word in words:
+        assert word in last, (word, last)
+    assert timezone.localtime(request.resolved_at).strftime("%Y-%m-%d %H:%M") in last
+    assert "No withdrawal request" not in page and "暂无提现申请" not in page
+
+
+def test_user_management_shows_a_cancelled_request_and_still_says_how_a_refund_can_be_made(shop):
+    from refunds.services import withdrawal_cancel
+
+    campaign, staff, client = shop
+    request = pending_request(consumer=ConsumerFactory(account_name="Lea"), campaign=campaign)
+    withdrawal_cancel(request=request, actor=request.wallet.consumer.user)
+    page = client.get("/merchant/users/", {"account_name": "lea"}).content.decode()
+    last = page.split('data-testid="last-request"', 1)[1].split("</div>", 1)[0]
+    assert "cancelled" in last and "payout" not in last
+    assert "A refund can only be made after the consumer applies" in page
+
+
+def test_user_management_reads_the_last_requests_in_a_fixed_number_of_queries(shop, django_assert_max_num_queries):
+    campaign, staff, client = shop
+    for n in range(6):
+        request = pending_request(consumer=ConsumerFactory(account_name=f"Max{n}"), campaign=campaign)
+        client.post(f"/merchant/withdrawals/{request.pk}/refund/", {"principal": "72.00"})
+    with django_assert_max_num_queries(10):  # as many for one consumer as for six
+        page = client.get("/merchant/users/", {"account_name": "max"})
+    assert page.content.decode().count('data-testid="last-request"') == 6
