@@ -6,8 +6,8 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from core.money import yuan_to_fen
 from core.admin import AttentionFilter, ReadOnlyAdmin, ReadOnlyInline, admin_action_each, yuan_column
+from core.money import yuan_to_fen
 from refunds.models import Refund, RefundAllocation, RetentionMessage, WithdrawalRequest
 from refunds.payouts import refund_payout_retry
 from refunds.services import withdrawal_admin_refund
@@ -57,7 +57,6 @@ class WithdrawalRequestAdmin(ReadOnlyAdmin):
         if refunded:
             self.message_user(request, ngettext("%(count)d request refunded.", "%(count)d requests refunded.", refunded)
                               % {"count": refunded}, messages.SUCCESS)
-
 
     def _refund_now_confirmation(self, request, selected):
         pending = [w for w in selected if w.status == WithdrawalRequest.Status.PENDING]
