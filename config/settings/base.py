@@ -48,6 +48,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: /healthz answers before any HTTPS redirect or Host check (config/security.py).
+    "config.security.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -133,7 +135,6 @@ CONTENT_SECURITY_POLICY = (
     "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
-CONTENT_SECURITY_POLICY_INLINE_SCRIPT_PATHS = ["/api/docs/"]
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=()"
 
 # --- Internationalisation -------------------------------------------------
@@ -280,9 +281,15 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Store Allowance <no-r
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"one_line": {"()": "config.security.OneLine"}},
+    "handlers": {"console": {"class": "logging.StreamHandler"},
+                 "console_one_line": {"class": "logging.StreamHandler", "filters": ["one_line"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    # django-axes logs every successful login at INFO ("Deleted 0 failed login attempts"); its warnings
-    # (lockouts) are what an operator needs.
-    "loggers": {"axes": {"level": "WARNING"}},
+    "loggers": {
+        # django-axes logs every successful login at INFO ("Deleted 0 failed login attempts"); its warnings
+        # (lockouts) are what an operator needs.
+        "axes": {"level": "WARNING"},
+        # Scanners send bad Host headers all day: one line each ("Invalid HTTP_HOST header: …"), no traceback.
+        "django.security.DisallowedHost": {"handlers": ["console_one_line"], "propagate": False},
+    },
 }
