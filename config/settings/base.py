@@ -92,6 +92,11 @@ if not DATABASE_URL.startswith(("postgres://", "postgresql://")):
     raise ImproperlyConfigured(
         "DATABASE_URL must be set to a PostgreSQL database (postgres://…). `make run` and `make test` start an "
         "embedded PostgreSQL and Redis when it is unset; see the README's configuration table.")
+# Connection budget: with CONN_MAX_AGE > 0 every thread that queries keeps its connection, so a deployment holds
+# WEB_CONCURRENCY (x WEB_THREADS) per web + (--concurrency + 1) per worker + (PAYOUT_CONCURRENCY + 1) per payout
+# worker + 1 beat + 1 manage.py. docker-compose.yml's defaults: 5 + 3 + 33 + 1 + 1 = 43 of max_connections=100
+# (3 reserved); scaled to 4 workers and 2 payout workers, 85. Scaling further: raise max_connections or put
+# PgBouncer in front. tests/scheduling/test_deployment_files.py recomputes it; the README's "Connection budget".
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("CONN_MAX_AGE", 60))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
