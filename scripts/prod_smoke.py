@@ -283,9 +283,10 @@ class Smoke:
                     self.checks.require(f"Dockerfile RUN {arguments[:50]}…",
                                         result.returncode == 0,
                                         f"exit {result.returncode}\n{(result.stdout + result.stderr)[-3000:]}")
+                    if "pip install" in arguments:  # the venv now holds requirements.txt: reusable next time
+                        (venv / ".complete").touch()
             elif word == "CMD":
                 self.cmd = json.loads(arguments)
-        (venv / ".complete").touch()
         check = subprocess.run([f"{venv}/bin/pip", "check"], capture_output=True, text=True, env=env)
         self.checks.require("pip check: requirements.txt's packages are consistent", check.returncode == 0,
                             check.stdout + check.stderr)
