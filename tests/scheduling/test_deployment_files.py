@@ -141,3 +141,16 @@ def test_the_gunicorn_config_loads_with_sync_workers_by_default(monkeypatch):
     monkeypatch.setenv("WEB_WORKER_CLASS", "gthread")
     monkeypatch.setenv("WEB_THREADS", "8")
     assert runpy.run_path(str(ROOT / "config" / "gunicorn.py"))["worker_class"] == "gthread"
+
+
+def test_the_smoke_run_reads_the_files_as_docker_and_compose_do():
+    # Compose's interpolation: defaults only when unset (or empty, with the colon), $$ for a literal $
+    variables = {"SET": "v", "EMPTY": ""}
+    assert interpolate("${SET:-d} ${EMPTY:-d} ${EMPTY-d} ${UNSET-d} ${UNSET} $$HOSTNAME", variables) == "v d  d  $HOSTNAME"
+    # The Dockerfile: continuation lines joined, comments between them dropped, one instruction each
+    instructions = dockerfile_instructions("FROM x\n# note\nRUN a \\\n    && b\nENV A=1 \\\n    B=2\n")
+    assert instructions == [("FROM", "x"), ("RUN", "a      && b"), ("ENV", "A=1      B=2")]
+    # .dockerignore: a folder and everything in it, and patterns at any depth
+    patterns = [".git", "**/__pycache__", "*.pyc", ".env"]
+    assert ignored(".git", patterns) and ignored("a/b/__pycache__", patterns) and ignored("x/y.pyc", patterns)
+    assert not ignored("config/settings/production.py", patterns) and not ignored("env.py", patterns)
