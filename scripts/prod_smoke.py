@@ -52,6 +52,16 @@ STARTED = time.monotonic()
 APP_SERVICES = ["web", "worker", "payouts", "beat"]
 
 
+def http_session() -> requests.Session:
+    """Straight to the loopback: an HTTP(S)_PROXY in CI's environment must not carry these requests."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
+HTTP = http_session()
+
+
 class SmokeFailure(Exception):
     pass
 
@@ -420,7 +430,7 @@ class Smoke:
     def money_flow(self) -> None:
         import psycopg2
 
-        http = requests.Session()
+        http = http_session()
         api = self.base_url + "/api/v1"
         run = uuid.uuid4().hex[:8]
 
@@ -482,7 +492,7 @@ class Smoke:
                                f"{failure}; state {settled.state}")
 
     def page_login(self) -> None:
-        page = requests.Session()
+        page = http_session()
         form = page.get(self.base_url + "/accounts/login/", timeout=30)
         token = page.cookies.get("csrftoken")
         answer = page.post(self.base_url + "/accounts/login/", timeout=30, data={
@@ -496,12 +506,12 @@ class Smoke:
         types = {".css": ("text/css",), ".js": ("text/javascript", "application/javascript"),
                  ".png": ("image/png",), ".svg": ("image/svg+xml",), ".ico": ("image/x-icon", "image/vnd.microsoft.icon")}
         for page in ["/", "/admin/login/", "/api/docs/"]:
-            answer = requests.get(self.base_url + page, timeout=30)
+            answer = HTTP.get(self.base_url + page, timeout=30)
             urls = sorted(set(re.findall(r'(?:href|src)="(/static/[^"?#]+)', answer.text)))
             ok = answer.status_code == 200 and bool(urls)
             problems = [] if ok else [f"{page} answered {answer.status_code} with {len(urls)} static files"]
             for url in urls:
-                file = requests.get(self.base_url + url, timeout=30, headers={"Accept-Encoding": "gzip"})
+                file = HTTP.get(self.base_url + url, timeout=30, headers={"Accept-Encoding": "gzip"})
                 kind = file.headers.get("Content-Type", "").split(";")[0]
                 cache = file.headers.get("Cache-Control", "")
                 age = int(re.search(r"max-age=(\d+)", cache).group(1)) if "max-age=" in cache else 0
@@ -511,15 +521,15 @@ class Smoke:
                     problems.append(f"{url}: not hashed or cached {cache!r}")
             self.checks.record(f"static files of {page}: {len(urls)} answer 200 with their type, hashed, cached a year",
                                not problems, "; ".join(problems[:5]))
-        docs = requests.get(self.base_url + "/api/docs/", timeout=30)
+        docs = HTTP.get(self.base_url + "/api/docs/", timeout=30)
         script_src = docs.headers.get("Content-Security-Policy", "").split("script-src")[1].split(";")[0]
         inline = re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", docs.text)
         self.checks.record("/api/docs/: no inline script and a CSP without 'unsafe-inline' scripts",
                            "unsafe-inline" not in script_src and not inline, f"script-src{script_src}; inline {inline}")
 
     def bad_host(self) -> None:
-        answer = requests.get(self.base_url + "/", headers={"Host": "evil.example.com"}, timeout=30)
-        health = requests.get(self.base_url + "/healthz", headers={"Host": "evil.example.com"}, timeout=30,
+        answer = HTTP.get(self.base_url + "/", headers={"Host": "evil.example.com"}, timeout=30)
+        health = HTTP.get(self.base_url + "/healthz", headers={"Host": "evil.example.com"}, timeout=30,
                               allow_redirects=False)
         self.checks.record("a bad Host is a 400; /healthz answers 200 whatever the Host",
                            answer.status_code == 400 and health.status_code == 200,
@@ -542,7 +552,7 @@ class Smoke:
             envs = self.compose(image_env)
             self.servers()
             self.start(envs)
-            self.wait_until("web's /healthz", lambda: requests.get(self.base_url + "/healthz", timeout=2).status_code
+            self.wait_until("web's /healthz", lambda: HTTP.get(self.base_url + "/healthz", timeout=2).status_code
                             == 200, timeout=90)
             self.checks.record("web answers /healthz", True)
             self.healthchecks(envs, "at start")
