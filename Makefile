@@ -42,7 +42,8 @@ chaos-smoke: install
 # engine: a venv of requirements.txt alone (cached by its hash under ~/.cache/store-allowance), the image's build
 # steps, migrate, gunicorn + worker + payouts + beat with compose's commands and environment (production settings)
 # against DATABASE_URL's PostgreSQL (database sa_prod_smoke) and a redis-server of its own (:6381, web :8061);
-# a money flow over HTTP, static files, healthchecks, check --deploy, reconcile. CI runs it after the chaos smoke.
+# a money flow over HTTP, static files, healthchecks, check --deploy, reconcile; then the Procfile's processes
+# (web on :8062). CI runs it after the chaos smoke.
 PROD_SMOKE_ARGS ?=
 prod-smoke: install
 	$(BIN)/python scripts/prod_smoke.py $(PROD_SMOKE_ARGS)

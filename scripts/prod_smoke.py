@@ -19,7 +19,10 @@ No container engine is needed; each step is read from those files, so they and t
    an instant withdrawal, a held one refunded by the beat, a merchant's refund-now — until every payout has
    `succeeded`; a page login over plain HTTP; static files of the pages, the admin and the API docs (200,
    content type, hashed names, a year's cache); a bad Host answered 400 and logged in one line;
-   `check --deploy` with TLS on; `reconcile`; every process alive at the end.
+   `check --deploy` with TLS on; `reconcile`; every process alive at the end;
+5. then, in their place, the Procfile's four lines (each through `sh -c`, as honcho does; web on $PORT =
+   --procfile-web-port): web answers, `inspect ping` hears worker@host and payouts@host apart, an instant
+   withdrawal is paid, all four alive.
 
 Prints `RESULT: PASS` or `RESULT: FAIL` and exits non-zero on failure. Logs: artifacts/prod-smoke/.
 """
@@ -427,32 +430,51 @@ class Smoke:
 
     # ---- 4. the product over HTTP
 
-    def money_flow(self) -> None:
+    def consumer(self, http, base_url: str, tag: str) -> dict:
+        """A new consumer, registered over the API; their token's header."""
+        name, password = f"smoke-{tag}-{uuid.uuid4().hex[:8]}", f"plum-tree-{uuid.uuid4().hex[:8]}-lantern"
+        answer = http.post(f"{base_url}/api/v1/consumers/register/", json={"account_name": name, "password": password},
+                           timeout=30)
+        self.checks.require(f"register {tag}", answer.status_code == 201, answer.text[:300])
+        token = http.post(f"{base_url}/api/v1/auth/token/", json={"username": name, "password": password}, timeout=30)
+        return {"Authorization": f"Token {token.json()['token']}"}
+
+    def post(self, http, url: str, headers: dict, expect: int, what: str, **kwargs) -> dict:
+        answer = http.post(url, headers={**headers, "Idempotency-Key": uuid.uuid4().hex}, timeout=30, **kwargs)
+        self.checks.require(what, answer.status_code == expect, f"{answer.status_code} {answer.text[:300]}")
+        return answer.json()
+
+    def demo_campaign(self, http, base_url: str, auth: dict) -> tuple[int, int]:
+        api = base_url + "/api/v1"
+        store = [s["id"] for s in http.get(f"{api}/stores/", headers=auth, timeout=30).json()
+                 if s["name"] == "Demo Store"][0]
+        campaign = [c["id"] for c in http.get(f"{api}/campaigns/?store={store}", headers=auth, timeout=30).json()
+                    if c["name"] == "pay 80 get 100"][0]
+        return store, campaign
+
+    def payouts(self, request_ids: list) -> tuple[dict, dict]:
+        """(request id → (status, resolution)) for these requests, and every refund's payout status → count."""
         import psycopg2
 
+        with psycopg2.connect(dbname=self.args.database, **self.pg) as conn, conn.cursor() as cur:
+            cur.execute("SELECT id, status, resolution FROM refunds_withdrawalrequest WHERE id = ANY(%s)",
+                        [list(request_ids)])
+            rows = {row[0]: row[1:] for row in cur.fetchall()}
+            cur.execute("SELECT payout_status, count(*) FROM refunds_refund GROUP BY 1")
+            payouts = dict(cur.fetchall())
+        conn.close()
+        return rows, payouts
+
+    def money_flow(self) -> None:
         http = http_session()
         api = self.base_url + "/api/v1"
         run = uuid.uuid4().hex[:8]
-
-        def consumer(tag: str) -> dict:
-            name, password = f"smoke-{tag}-{run}", f"plum-tree-{run}-lantern"
-            answer = http.post(f"{api}/consumers/register/", json={"account_name": name, "password": password}, timeout=30)
-            self.checks.require(f"register {tag}", answer.status_code == 201, answer.text[:300])
-            token = http.post(f"{api}/auth/token/", json={"username": name, "password": password}, timeout=30)
-            return {"Authorization": f"Token {token.json()['token']}"}
-
-        def post(url, headers, expect, what, **kwargs):
-            answer = http.post(url, headers={**headers, "Idempotency-Key": uuid.uuid4().hex}, timeout=30, **kwargs)
-            self.checks.require(what, answer.status_code == expect, f"{answer.status_code} {answer.text[:300]}")
-            return answer.json()
+        post = (lambda *args, **kwargs: self.post(http, *args, **kwargs))
 
         merchant_token = http.post(f"{api}/auth/token/", json={"username": "merchant", "password": "merchant"}, timeout=30)
         merchant = {"Authorization": f"Token {merchant_token.json()['token']}"}
-        instant, held, refund_now = consumer("instant"), consumer("held"), consumer("refund-now")
-        store = [s["id"] for s in http.get(f"{api}/stores/", headers=instant, timeout=30).json()
-                 if s["name"] == "Demo Store"][0]
-        campaign = [c["id"] for c in http.get(f"{api}/campaigns/?store={store}", headers=instant, timeout=30).json()
-                    if c["name"] == "pay 80 get 100"][0]
+        instant, held, refund_now = (self.consumer(http, self.base_url, tag) for tag in ("instant", "held", "refund-now"))
+        store, campaign = self.demo_campaign(http, self.base_url, instant)
         requests_made = {}
         for tag, auth in {"instant": instant, "held": held, "refund-now": refund_now}.items():
             wallet = post(f"{api}/campaigns/{campaign}/purchase/", auth, 201, f"buy ({tag})")
@@ -472,14 +494,7 @@ class Smoke:
                 self.checks.require("refunded by the merchant", done["resolution"] == "merchant", str(done))
 
         def settled():
-            with psycopg2.connect(dbname=self.args.database, **self.pg) as conn, conn.cursor() as cur:
-                cur.execute("SELECT id, status, resolution FROM refunds_withdrawalrequest WHERE id = ANY(%s)",
-                            [list(requests_made.values())])
-                rows = {row[0]: row[1:] for row in cur.fetchall()}
-                cur.execute("SELECT payout_status, count(*) FROM refunds_refund GROUP BY 1")
-                payouts = dict(cur.fetchall())
-            conn.close()
-            settled.state = (rows, payouts)
+            rows, payouts = settled.state = self.payouts(list(requests_made.values()))
             return rows.get(requests_made["held"]) == ("refunded", "auto") and set(payouts) == {"succeeded"} \
                 and payouts["succeeded"] == 3
         settled.state = None
@@ -535,6 +550,48 @@ class Smoke:
                            answer.status_code == 400 and health.status_code == 200,
                            f"{answer.status_code}, /healthz {health.status_code}")
 
+    def procfile(self, env: dict) -> None:
+        """The Procfile's processes, each line run by a shell as honcho/foreman do, with the production
+        environment and $PORT: web answers, both workers answer `inspect ping` under their own node names,
+        an instant withdrawal is paid, and all four are alive at the end."""
+        lines = (ROOT / "Procfile").read_text().splitlines()
+        commands = dict(line.split(":", 1) for line in lines if line and not line.startswith("#"))
+        env = {**env, "PORT": str(self.args.procfile_web_port)}
+        env.pop("WEB_BIND", None)
+        for name, command in commands.items():
+            self.procs[name] = Process(name, ["sh", "-c", f"exec {command.strip()}"], env, self.app,
+                                       self.run_dir / f"procfile-{name}.log")
+        base_url = f"http://127.0.0.1:{self.args.procfile_web_port}"
+        self.wait_until("the Procfile's web", lambda: HTTP.get(base_url + "/healthz", timeout=2).status_code == 200,
+                        timeout=90)
+        host = socket.gethostname()
+
+        def both_nodes():
+            argv = resolve(["celery", "-A", "config", "inspect", "ping", "--timeout", "5"], env)
+            ping = subprocess.run(argv, cwd=self.app, env=env, capture_output=True, text=True, timeout=60)
+            both_nodes.output = ping.stdout + ping.stderr
+            return f"worker@{host}: OK" in ping.stdout and f"payouts@{host}: OK" in ping.stdout
+        both_nodes.output = ""
+        try:
+            self.wait_until("both Procfile workers answering", both_nodes, timeout=60, every=1)
+            self.checks.record(f"Procfile: worker@{host} and payouts@{host} answer inspect ping", True)
+        except SmokeFailure as failure:
+            self.checks.record("Procfile: both workers answer under their own node names", False,
+                               f"{failure}\n{both_nodes.output[-1500:]}")
+        http = http_session()
+        auth = self.consumer(http, base_url, "procfile")
+        _, campaign = self.demo_campaign(http, base_url, auth)
+        wallet = self.post(http, f"{base_url}/api/v1/campaigns/{campaign}/purchase/", auth, 201, "buy (Procfile)")
+        request = self.post(http, f"{base_url}/api/v1/wallets/{wallet['id']}/withdrawals/", auth, 201,
+                            "withdraw (Procfile)")
+        try:
+            self.wait_until("the Procfile's payout", lambda: self.payouts([])[1] == {"succeeded": 4}, timeout=60)
+            self.checks.record("Procfile: its instant withdrawal is paid (4 payouts succeeded)", True)
+        except SmokeFailure as failure:
+            self.checks.record("Procfile: its instant withdrawal is paid", False, f"{failure} {request}")
+        dead = {n: (p.popen.returncode, p.tail()) for n, p in self.procs.items() if not p.alive()}
+        self.checks.record("Procfile: web, worker, payouts and beat alive", not dead, str(dead)[:2000])
+
     def manage(self, env: dict, *args) -> subprocess.CompletedProcess:
         return subprocess.run(["python", "manage.py", *args], cwd=self.app, env=env, capture_output=True, text=True,
                               timeout=120)
@@ -578,6 +635,11 @@ class Smoke:
             lines = [line for line in web_log.splitlines() if "Invalid HTTP_HOST header" in line]
             self.checks.record("the bad Host is logged in one line, no traceback",
                                len(lines) == 1 and "DisallowedHost" not in web_log, "\n".join(lines[:3]))
+            # Then the Procfile's processes in their place (the same node names on this host must not overlap).
+            for proc in self.procs.values():
+                proc.stop()
+            self.procs = {}
+            self.procfile(envs["web"])
         except SmokeFailure as failure:
             say(f"stopped early: {failure}")
             if not self.checks.failed:
@@ -614,6 +676,7 @@ class Smoke:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--web-port", type=int, default=int(os.environ.get("PROD_SMOKE_WEB_PORT", 8061)))
+    parser.add_argument("--procfile-web-port", type=int, default=int(os.environ.get("PROD_SMOKE_PROCFILE_PORT", 8062)))
     parser.add_argument("--redis-port", type=int, default=int(os.environ.get("PROD_SMOKE_REDIS_PORT", 6381)))
     parser.add_argument("--database", default="sa_prod_smoke")
     parser.add_argument("--hold-seconds", type=int, default=5)
