@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: install test run bench chaos chaos-smoke
+.PHONY: install test run bench chaos chaos-smoke prod-smoke
 
 install: $(VENV)/.installed
 
@@ -37,6 +37,16 @@ chaos: install
 # `make chaos-smoke`: the same faults in a ~2–3 minute profile, including a mass expiry; CI runs it.
 chaos-smoke: install
 	$(BIN)/python -m chaos.run --profile smoke $(CHAOS_ARGS)
+
+# `make prod-smoke`: what the Dockerfile and docker-compose.yml deploy, read from them and run without a container
+# engine: a venv of requirements.txt alone (cached by its hash under ~/.cache/store-allowance), the image's build
+# steps, migrate, gunicorn + worker + payouts + beat with compose's commands and environment (production settings)
+# against DATABASE_URL's PostgreSQL (database sa_prod_smoke) and a redis-server of its own (:6381, web :8061);
+# a money flow over HTTP, static files, healthchecks, check --deploy, reconcile; then the Procfile's processes
+# (web on :8062). CI runs it after the chaos smoke.
+PROD_SMOKE_ARGS ?=
+prod-smoke: install
+	$(BIN)/python scripts/prod_smoke.py $(PROD_SMOKE_ARGS)
 
 # Benchmarks (issue 7): PostgreSQL and Redis required, database sa_bench (emptied by the run), Redis DB 5.
 # Sizes are flags: make bench BENCH_ARGS="--n 100000 --rss-n 1000000 --curve-extra 1000000"

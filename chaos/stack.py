@@ -194,6 +194,9 @@ class Stack:
         admin.close()
         subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=self.config.env(),
                        check=True, stdout=subprocess.DEVNULL)
+        # Production settings keep static files under hashed names from collectstatic's manifest, as the image does.
+        subprocess.run([PYTHON, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=self.config.env(),
+                       check=True, stdout=subprocess.DEVNULL)
 
     def web_start(self) -> None:
         self._proc("web", [

@@ -1,7 +1,10 @@
 """gunicorn settings for production (`gunicorn -c config/gunicorn.py config.wsgi`); each can be overridden from
 the environment. Measured with `make bench` on 2 cores (docs/perf.md).
 
-- Sync workers, 2 x cores + 1 (gunicorn's own rule; 2 cores → 5). The machine is CPU-bound under load, so
+- Sync workers: WEB_CONCURRENCY, 5 unless set (gunicorn's 2 x cores + 1 on the 2-core machine measured). Fixed,
+  not read from the host's CPU count: each worker holds a PostgreSQL connection, and the sum over every process
+  must stay within max_connections (the connection budget in the README and config/settings/base.py). On a
+  bigger host set 2 x cores + 1 within that budget. The machine is CPU-bound under load, so
   what matters is the tail: a sync worker takes the next connection only when it is free, so requests are
   served in arrival order — at 32 connections the withdrawal's p99 was ~1.3 x its p50 with sync workers
   and ~2.5 x with gthread (3 x 8 threads: connections stick to a busy worker and threads queue on the GIL),
@@ -9,11 +12,11 @@ the environment. Measured with `make bench` on 2 cores (docs/perf.md).
   load balancer), which every deployment has; `WEB_WORKER_CLASS=gthread` (with `WEB_THREADS`) remains for
   one without.
 """
-import multiprocessing
 import os
 
-bind = os.environ.get("WEB_BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * multiprocessing.cpu_count() + 1)
+# WEB_BIND, else every interface on $PORT (honcho/foreman and most platforms set it), else 8000.
+bind = os.environ.get("WEB_BIND") or f"0.0.0.0:{os.environ.get('PORT') or 8000}"
+workers = int(os.environ.get("WEB_CONCURRENCY") or 5)
 worker_class = os.environ.get("WEB_WORKER_CLASS", "sync")
 threads = int(os.environ.get("WEB_THREADS", "1"))
 keepalive = int(os.environ.get("WEB_KEEPALIVE", "5"))

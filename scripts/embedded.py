@@ -6,6 +6,7 @@ are used; starting and stopping is done here, so the servers are children of the
 (`scripts/run.py`, the pytest session):
 
 - data under `var/embedded/<name>/` (reused from run to run; a second concurrent user gets a private copy);
+  as root, PostgreSQL's binaries and data sit in a root-owned 0711 folder under /var/tmp instead (below);
 - TCP on 127.0.0.1 only, on ports the kernel says are free (never 5432/6379), no unix sockets;
 - each server gets a parent-death signal, so even a SIGKILLed parent leaves nothing running;
 - `stop()` shuts them down cleanly (PostgreSQL's fast shutdown, Redis SHUTDOWN).
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
+import hashlib
 import importlib.util
 import os
 import shutil
@@ -30,6 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PG_DATABASE = "store_allowance"
 PG_OS_USER = "sa-postgres"  # PostgreSQL refuses to run as root; this unprivileged user runs it then
+# Where root puts PostgreSQL for that user: one folder per data directory of ours, /var/tmp (kept across reboots,
+# so the data is reused from run to run like var/embedded/). See `pg_home()`.
+PG_HOME_PARENT = Path(os.environ.get("EMBEDDED_PG_HOME_PARENT", "/var/tmp"))
 _PR_SET_PDEATHSIG = 1
 
 
@@ -50,6 +55,70 @@ def _package_dir(name: str) -> Path:
             f"the `{name}` package is not installed: `pip install -r requirements-dev.txt` (make run / make test "
             f"do it), or set DATABASE_URL / REDIS_URL to servers of your own")
     return Path(list(spec.submodule_search_locations)[0])
+
+
+def pg_home_path(base: Path) -> Path:
+    digest = hashlib.sha256(str(base.resolve()).encode()).hexdigest()[:16]
+    return PG_HOME_PARENT / f"store-allowance-{digest}"
+
+
+def pg_home(base: Path) -> Path:
+    """The folder root runs PostgreSQL from: /var/tmp/store-allowance-<hash of `base`>, root's own, mode 0711.
+
+    The unprivileged user must reach the binaries and the data through every parent folder, and a checkout (and
+    its venv, where pgserver's binaries are) may sit in a folder only root can enter — /root, a `mktemp -d`.
+    Opening those folders to everyone would be wrong, so the binaries are hard-linked (copied across file
+    systems) into this folder, whose parents (/, /var, /var/tmp) anyone can cross, and the data lives beside
+    them. 0711: the user may pass through, not list; a folder someone else made or a symlink there is refused.
+    """
+    home = pg_home_path(base)
+    try:
+        home.mkdir(mode=0o711)
+    except FileExistsError:
+        pass
+    info = home.lstat()
+    import stat
+
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+        raise EmbeddedServerError(f"{home} exists but is not a folder of ours; remove it and start again")
+    home.chmod(0o711)
+    return home
+
+
+def _link_or_copy(src: str, dst: str) -> str:
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system: a copy
+        shutil.copy2(src, dst)
+    return dst
+
+
+def _readable_by_all(tree: Path) -> None:
+    for folder, dirs, files in os.walk(tree):
+        os.chmod(folder, 0o755)
+        for name in files:
+            path = os.path.join(folder, name)
+            if not os.path.islink(path):
+                mode = os.stat(path).st_mode
+                os.chmod(path, mode | 0o044 | (0o011 if mode & 0o100 else 0))
+
+
+def pg_install(home: Path) -> Path:
+    """pgserver's PostgreSQL placed under `home`, refreshed when pgserver is reinstalled or moved; returns its bin
+    folder. The wheel's layout is kept: the binaries find lib/ and share/ relative to bin/, and their shared
+    libraries in ../../../pgserver.libs (the wheel's RPATH)."""
+    package = _package_dir("pgserver")
+    sources = {"pgserver/pginstall": package / "pginstall", "pgserver.libs": package.parent / "pgserver.libs"}
+    site, stamp = home / "site", home / "pginstall.from"
+    origin = f"{package.resolve()} {(package / 'pginstall' / 'bin' / 'postgres').stat().st_mtime_ns}"
+    if not (stamp.exists() and stamp.read_text() == origin and (site / "pgserver/pginstall/bin/postgres").exists()):
+        shutil.rmtree(site, ignore_errors=True)
+        for name, source in sources.items():
+            if source.exists():
+                shutil.copytree(source, site / name, symlinks=True, copy_function=_link_or_copy)
+        _readable_by_all(site)
+        stamp.write_text(origin)
+    return site / "pgserver" / "pginstall" / "bin"
 
 
 def free_port() -> int:
@@ -108,6 +177,7 @@ class EmbeddedServers:
     _procs: dict = field(default_factory=dict)
     _lock_file: object = None
     _private: Path | None = None
+    pg_home: Path | None = None  # as root: where PostgreSQL's binaries and data are (pg_home())
 
     # --- the data directory ----------------------------------------------------------------
 
@@ -147,11 +217,11 @@ class EmbeddedServers:
         data, log = base / "pg", base / "postgres.log"
         run_as = self._pg_user()
         if run_as:
-            # The unprivileged user must reach the data directory through every parent folder.
-            for folder in [base, *base.parents]:
-                mode = folder.stat().st_mode
-                if mode & 0o005 != 0o005:
-                    folder.chmod(mode | 0o005)
+            # The unprivileged user cannot be assumed to reach `base` (a checkout under /root, a 0700 mktemp
+            # folder): binaries and data go where it can, and no folder of the caller's changes its mode.
+            self.pg_home = pg_home(base)
+            bin_dir = pg_install(self.pg_home)
+            data, log = self.pg_home / "pg", self.pg_home / "postgres.log"
             data.mkdir(exist_ok=True)
             shutil.chown(data, run_as["user"], run_as["group"])
             with open(log, "a"):
@@ -237,6 +307,8 @@ class EmbeddedServers:
             self._lock_file = None
         if self._private is not None:
             shutil.rmtree(self._private, ignore_errors=True)
+            if self.pg_home is not None:  # this private copy's PostgreSQL home too
+                shutil.rmtree(self.pg_home, ignore_errors=True)
             self._private = None
 
     def __enter__(self) -> dict:

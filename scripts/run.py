@@ -145,7 +145,8 @@ def main() -> int:
 
         servers = start_missing("run", durable=True)
         if servers is not None:
-            print(f"  run | embedded servers (data under var/embedded/run/): pids {servers.pids()}; "
+            where = "var/embedded/run/" + (f", PostgreSQL's (run as root) {servers.pg_home}/" if servers.pg_home else "")
+            print(f"  run | embedded servers (data under {where}): pids {servers.pids()}; "
                   + " ".join(f"{k}={v}" for k, v in sorted(servers.env.items())), flush=True)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
@@ -178,7 +179,9 @@ def main() -> int:
                 name = dead_servers[0]
                 proc = servers._procs[name]
                 report_death(f"embedded {name}", proc.pid, proc.returncode,
-                             collections.deque([f"(its log is under var/embedded/run/{name}*.log)"]))
+                             collections.deque([f"(its log is under "
+                                                f"{servers.pg_home if name == 'postgres' and servers.pg_home else 'var/embedded/run'}"
+                                                f"/{name}*.log)"]))
                 exit_code = 1
                 break
             stopping.wait(0.5)

@@ -48,6 +48,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: /healthz answers before any HTTPS redirect or Host check (config/security.py).
+    "config.security.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -90,6 +92,11 @@ if not DATABASE_URL.startswith(("postgres://", "postgresql://")):
     raise ImproperlyConfigured(
         "DATABASE_URL must be set to a PostgreSQL database (postgres://…). `make run` and `make test` start an "
         "embedded PostgreSQL and Redis when it is unset; see the README's configuration table.")
+# Connection budget: with CONN_MAX_AGE > 0 every thread that queries keeps its connection, so a deployment holds
+# WEB_CONCURRENCY (x WEB_THREADS) per web + (--concurrency + 1) per worker + (PAYOUT_CONCURRENCY + 1) per payout
+# worker + 1 beat + 1 manage.py. docker-compose.yml's defaults: 5 + 3 + 33 + 1 + 1 = 43 of max_connections=100
+# (3 reserved); scaled to 4 workers and 2 payout workers, 85. Scaling further: raise max_connections or put
+# PgBouncer in front. tests/scheduling/test_deployment_files.py recomputes it; the README's "Connection budget".
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("CONN_MAX_AGE", 60))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -133,7 +140,6 @@ CONTENT_SECURITY_POLICY = (
     "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
-CONTENT_SECURITY_POLICY_INLINE_SCRIPT_PATHS = ["/api/docs/"]
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=()"
 
 # --- Internationalisation -------------------------------------------------
@@ -280,9 +286,15 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Store Allowance <no-r
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"one_line": {"()": "config.security.OneLine"}},
+    "handlers": {"console": {"class": "logging.StreamHandler"},
+                 "console_one_line": {"class": "logging.StreamHandler", "filters": ["one_line"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    # django-axes logs every successful login at INFO ("Deleted 0 failed login attempts"); its warnings
-    # (lockouts) are what an operator needs.
-    "loggers": {"axes": {"level": "WARNING"}},
+    "loggers": {
+        # django-axes logs every successful login at INFO ("Deleted 0 failed login attempts"); its warnings
+        # (lockouts) are what an operator needs.
+        "axes": {"level": "WARNING"},
+        # Scanners send bad Host headers all day: one line each ("Invalid HTTP_HOST header: …"), no traceback.
+        "django.security.DisallowedHost": {"handlers": ["console_one_line"], "propagate": False},
+    },
 }

@@ -24,13 +24,21 @@ required("DATABASE_URL")
 CELERY_BROKER_URL = required("CELERY_BROKER_URL")
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
+# Static files with content-hashed names (collectstatic writes the manifest: the image's build step), so
+# whitenoise serves them with a year's cache (immutable) and a new release can never be served stale CSS or JS.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto; SECURE_SSL_REDIRECT=0 only for plain-HTTP
 # loopback runs (benchmarks, `make chaos`).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
-SESSION_COOKIE_SECURE = True
+# Cookies are Secure whenever the site is served over TLS; a plain-HTTP trial (compose's default) must be able
+# to log in, and a browser drops a Secure cookie sent over http:// to anything but localhost.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", SECURE_SSL_REDIRECT)
 SESSION_COOKIE_HTTPONLY = True
-CSRF_COOKIE_SECURE = True
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True

@@ -8,6 +8,7 @@ and beat must all still be alive, `manage.py reconcile` must find nothing, and C
 """
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from scripts.embedded import free_port
+from scripts.embedded import free_port, pg_home_path
 
 ROOT = Path(__file__).resolve().parents[2]
 DRIVE_SECONDS = int(os.environ.get("MAKE_RUN_DRIVE_SECONDS", "180"))
@@ -130,3 +131,4 @@ def test_make_run_stays_up_under_three_minutes_of_use_and_ctrl_c_leaves_nothing(
     left = [name for name, pid in {**pids, **servers}.items() if alive(pid)]
     assert not left, f"left running after Ctrl-C: {left}"
     assert "stopped" in log_path.read_text().splitlines()[-1]
+    shutil.rmtree(pg_home_path(tmp_path / "var" / "embedded" / "run"), ignore_errors=True)  # as root: its PostgreSQL

@@ -1,6 +1,7 @@
 """Security headers on pages and the API, and production settings that pass `check --deploy` with no default
 secret."""
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -47,9 +48,66 @@ def test_pages_and_api_answers_carry_the_security_headers(client, path):
     assert "camera=()" in response["Permissions-Policy"]
 
 
-def test_only_the_api_docs_page_may_run_its_inline_script(client):
-    assert "script-src 'self' 'unsafe-inline'" in client.get("/api/docs/")["Content-Security-Policy"]
-    assert "unsafe-inline" not in client.get("/")["Content-Security-Policy"].split("script-src")[1].split(";")[0]
+@pytest.mark.parametrize("path", ["/", "/api/docs/"])
+def test_no_page_may_run_an_inline_script_not_even_the_api_docs(client, path):
+    # The Swagger UI's start-up script is a file of its own (?script=), so the docs need no 'unsafe-inline'
+    response = client.get(path)
+    assert response["Content-Security-Policy"].split("script-src")[1].split(";")[0].strip() == "'self'"
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", response.content.decode()), "an inline script"
+
+
+def test_health_url_answers_without_redirect_whatever_the_host(client, settings):
+    # Given production behind TLS, whose ALLOWED_HOSTS holds only the real domain
+    settings.SECURE_SSL_REDIRECT = True
+    settings.ALLOWED_HOSTS = ["allowance.example.com"]
+
+    # When the platform's health check asks over plain HTTP with the container's address
+    health = client.get("/healthz", HTTP_HOST="10.0.0.7:8000")
+
+    # Then it is answered, neither redirected nor refused; any other URL still is
+    assert (health.status_code, health.content) == (200, b"ok\n")
+    assert client.get("/", HTTP_HOST="allowance.example.com").status_code == 301
+    assert client.get("/", HTTP_HOST="10.0.0.7:8000").status_code == 400
+
+
+def production_setting(expression: str, **overrides) -> str:
+    result = subprocess.run([sys.executable, "-c", f"import config.settings.production as s; print({expression})"],
+                            cwd=ROOT, env=production_env(**overrides), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_session_and_csrf_cookies_are_secure_exactly_when_tls_is_on():
+    both = "s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE"
+    assert production_setting(both) == "True True"  # the default: behind TLS
+    assert production_setting(both, SECURE_SSL_REDIRECT="0") == "False False"  # a plain-HTTP trial can log in
+    assert production_setting(both, SECURE_SSL_REDIRECT="0", SECURE_COOKIES="1") == "True True"
+
+
+def test_production_serves_static_files_under_hashed_names():
+    backend = production_setting("s.STORAGES['staticfiles']['BACKEND']")
+    assert backend == "whitenoise.storage.CompressedManifestStaticFilesStorage"
+
+
+BAD_HOST = """
+import django
+django.setup()
+from django.test import Client
+print(Client().get("/", HTTP_HOST="evil.example.com").status_code)
+"""
+
+
+def test_a_bad_host_header_is_a_400_logged_in_one_line():
+    # When a scanner sends a Host that is not ours to production
+    result = subprocess.run([sys.executable, "-c", BAD_HOST], cwd=ROOT, env=production_env(SECURE_SSL_REDIRECT="0"),
+                            capture_output=True, text=True, timeout=60)
+
+    # Then it gets a 400, and the log has one line about it, no traceback
+    assert result.stdout.strip() == "400", result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if "evil.example.com" in line]
+    assert lines == ["Invalid HTTP_HOST header: 'evil.example.com'. You may need to add 'evil.example.com' to "
+                     "ALLOWED_HOSTS."], result.stderr
 
 
 def test_check_deploy_with_production_settings_finds_no_issue():
