@@ -1,5 +1,7 @@
 """Form plumbing the apps' pages share: the yuan amount field (typed in yuan, cleaned to fen) and flashing a
 list page's form errors."""
+import unicodedata
+
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -31,7 +33,8 @@ class YuanField(forms.Field):
         self.widget.attrs.update({"inputmode": "decimal", "autocomplete": "off", "maxlength": "20"})
 
     def to_python(self, value):
-        value = "" if value is None else str(value).strip()
+        # NFKC: full-width digits and point from a Chinese keyboard ("１０", "７２．５") read as "10", "72.5".
+        value = "" if value is None else unicodedata.normalize("NFKC", str(value)).strip()
         if value in self.empty_values:
             return None
         if len(value) > 20:
