@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from axes.models import AccessAttempt
+from django.contrib.auth import get_user_model
 
 from allowance.models import Campaign
 from allowance.services import order_spend
@@ -192,3 +193,23 @@ def test_error_and_lockout_pages_in_both_languages(pages_server, chromium, scree
         page.screenshot(path=str(screenshots_dir / f"locked-out.{language}.png"), full_page=True)
         page.context.close()
         AccessAttempt.objects.all().delete()  # the next language starts unlocked
+
+
+def test_a_long_campaign_title_in_the_admin_does_not_run_under_the_history_button(pages_server, chromium,
+                                                                                    screenshots_dir):
+    get_user_model().objects.create_superuser("admin", "admin@example.com", "admin")
+    campaign = CampaignFactory(name="Spring festival allowance for the members of the store's loyalty club, "
+                                    "pay 80 get 100, 春节会员专享膨胀金活动，限时供应")
+    for language in ("en", "zh-hans"):
+        page = _page(chromium, language, DESKTOP_1280)
+        _log_in(page, pages_server.url, "admin", "admin")
+        page.goto(f"{pages_server.url}/admin/allowance/campaign/{campaign.pk}/change/")
+        page.screenshot(path=str(screenshots_dir / f"admin-long-campaign-title.{language}.png"), full_page=True)
+        title = page.locator("#content h2").first.bounding_box()
+        tools = page.locator(".object-tools").first.bounding_box()
+        overlap_x = min(title["x"] + title["width"], tools["x"] + tools["width"]) - max(title["x"], tools["x"])
+        overlap_y = min(title["y"] + title["height"], tools["y"] + tools["height"]) - max(title["y"], tools["y"])
+        assert overlap_x <= 0 or overlap_y <= 0, (title, tools)
+        # ... and the button is the admin's "History" (历史), not the dashboard's "past campaigns" tab (历史活动)
+        assert page.locator(".object-tools").inner_text().strip().lower() == {"en": "history", "zh-hans": "历史"}[language]
+        page.context.close()
