@@ -81,7 +81,9 @@ def report_death(name: str, pid: int, returncode: int, tail) -> None:
 def prepare(env: dict, stopping: threading.Event) -> int:
     """Migrate, seed the demo, compile translations; 0 when all went well."""
     python = sys.executable
-    steps = [[python, "manage.py", "migrate", "--noinput"], [python, "manage.py", "seed_demo"]]
+    # --force: `make run` is the demo and runs with DEBUG off (the visitor's error pages); seeding its demo
+    # accounts is what it is for, as it was when it ran with DEBUG on.
+    steps = [[python, "manage.py", "migrate", "--noinput"], [python, "manage.py", "seed_demo", "--force"]]
     if shutil.which("msgfmt"):
         steps.append([python, "manage.py", "compilemessages", "--ignore=.venv", "--ignore=var",
                       "--ignore=node_modules", "-v0"])
@@ -144,11 +146,15 @@ def main() -> int:
     exit_code = 0
     try:
         from scripts.embedded import start_missing
+        from scripts.run_urls import urls_remove, urls_write
 
         servers = start_missing("run", durable=True)
         if servers is not None:
             print(f"  run | embedded servers (data under var/embedded/run/): pids {servers.pids()}; "
                   + " ".join(f"{k}={v}" for k, v in sorted(servers.env.items())), flush=True)
+            if servers._private is None:  # the main data directory is ours, so is its urls.json
+                print(f"  run | `python manage.py reconcile` (or `make reconcile`) in another terminal uses these "
+                      f"servers while this runs ({urls_write()})", flush=True)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
         # The demo shows what a visitor sees: the product's own 403/404/500 pages, not Django's debug pages
@@ -191,6 +197,7 @@ def main() -> int:
         print(f"  run | stopping {PROCESS_NAMES} …", flush=True)
         stop(processes)
         if servers is not None:
+            urls_remove()
             print("  run | stopping the embedded PostgreSQL and Redis …", flush=True)
             servers.stop()
         print("  run | stopped", flush=True)
