@@ -25,15 +25,20 @@ UNBREAKABLE = "th, .btn, button, .badge, .date, .table td.num, .countdown, .tabs
 
 # For each element: the line breaks inside its text (a character whose box starts below the one before it), and
 # whether each falls at a space or a punctuation mark (allowed: "Outstanding / principal") or inside a word
-# (已/售, 2027-/06-30). Collapsed spaces have no box: the next character remembers that one came before it.
+# (已/售, 2027-/06-30). Collapsed spaces have no box: the next character remembers that one (or a <br>) came
+# before it.
 MID_WORD_BREAKS = """(selector) => {
   const bad = [];
   for (const el of document.querySelectorAll(selector)) {
     if (!el.getClientRects().length) continue;  // not shown
     const chars = [];
     let spaceBefore = false;
-    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT | NodeFilter.SHOW_ELEMENT);
     for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (node.nodeType === Node.ELEMENT_NODE) {  // a <br> is a line break the page asks for
+        if (node.tagName === "BR") spaceBefore = true;
+        continue;
+      }
       for (let i = 0; i < node.data.length; i++) {
         const ch = node.data[i];
         if (/\\s/.test(ch)) { spaceBefore = true; continue; }
@@ -64,9 +69,9 @@ def _page(chromium, language, viewport):
     return context.new_page()
 
 
-def test_no_header_button_or_date_of_the_merchant_pages_breaks_inside_a_word(pages_server, chromium,
-                                                                              screenshots_dir):
-    # Given the demo store after a week of business, with a campaign whose name is long
+def test_no_header_button_or_date_of_the_merchant_or_consumer_pages_breaks_inside_a_word(pages_server, chromium,
+                                                                                          screenshots_dir):
+    # Given the demo store after a week of business, with a campaign whose name is long (alice has bought it)
     store = _a_week_of_business()
     long_name = ("Spring festival allowance for the members of the store's loyalty club, pay 80 get 100, "
                  "春节会员专享膨胀金活动")
@@ -91,6 +96,16 @@ def test_no_header_button_or_date_of_the_merchant_pages_breaks_inside_a_word(pag
                 # ... and a long campaign name carries its full text in its title
                 if name in ("dashboard", "insights"):
                     assert page.locator(f'td.name[title="{long_name}"]').count() >= 1, (name, language)
+            page.context.close()
+
+            # ... and the same holds for a consumer's pages
+            page = _page(chromium, language, viewport)
+            _log_in(page, pages_server.url, "alice", "alice")
+            for name, path in {"home": "/", "my-allowance": "/me/allowance/", "orders": "/me/orders/"}.items():
+                page.goto(pages_server.url + path)
+                page.screenshot(path=str(screenshots_dir / f"nowrap-{name}-{width}.{language}.png"), full_page=True)
+                assert page.evaluate(MID_WORD_BREAKS, UNBREAKABLE) == [], (name, width, language)
+                assert page.evaluate("document.documentElement.scrollWidth") <= width, (name, width, language)
             page.context.close()
 
 
