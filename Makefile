@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: install test run bench chaos chaos-smoke prod-smoke
+.PHONY: install test run reconcile bench chaos chaos-smoke prod-smoke
 
 install: $(VENV)/.installed
 
@@ -26,6 +26,11 @@ test: install
 PORT ?= 8000
 run: install
 	$(BIN)/python scripts/run.py --port $(PORT)
+
+# `make reconcile`: recompute every wallet and refund from the ledger. Beside a running `make run` it uses that
+# run's embedded servers (manage.py reads var/embedded/run/urls.json when DATABASE_URL is unset).
+reconcile: install
+	$(BIN)/python manage.py reconcile
 
 # `make chaos [CHAOS_ARGS="--seed 2 --ops 5000"]`: the real stack (PostgreSQL database sa_chaos, its own
 # redis-server on :6390, gunicorn on :8053, two Celery workers, beat) under seeded load and injected faults;

@@ -44,6 +44,8 @@ class CampaignAdmin(ReadOnlyAdmin):
 
 class LedgerEntryInline(ReadOnlyInline):
     model = LedgerEntry
+    principal_yuan = yuan_column("principal_delta", _("principal"))
+    bonus_yuan = yuan_column("bonus_delta", _("bonus"))
     fields = ["created_at", "kind", "principal_delta", "bonus_delta", "order", "request_id", "refund_id", "actor"]
     readonly_fields = fields
     ordering = ["-created_at", "-pk"]
@@ -54,6 +56,7 @@ class WalletAdmin(ReadOnlyAdmin):
     principal_yuan = yuan_column("principal", _("principal"))
     bonus_yuan = yuan_column("bonus", _("bonus"))
     paid_yuan = yuan_column("paid", _("paid"))
+    credited_yuan = yuan_column("credited", _("credited"))
     list_display = ["id", "consumer", "store", "campaign", "principal_yuan", "bonus_yuan", "paid_yuan", "status",
                     "valid_until", "attention_reason"]
     list_filter = ["status", AttentionFilter, "store"]
@@ -67,6 +70,7 @@ class WalletAdmin(ReadOnlyAdmin):
 class PaymentAdmin(ReadOnlyAdmin):
     amount_yuan = yuan_column("amount", _("amount"))
     refunded_yuan = yuan_column("refunded_amount", _("refunded"))
+    credit_yuan = yuan_column("credit_amount", _("credited"))
     list_display = ["id", "consumer", "campaign", "amount_yuan", "refunded_yuan", "status", "gateway", "created_at"]
     list_filter = ["status", "campaign__store"]
     list_select_related = ["consumer", "campaign"]
@@ -76,6 +80,10 @@ class PaymentAdmin(ReadOnlyAdmin):
 
 class OrderAllocationInline(ReadOnlyInline):
     model = OrderAllocation
+    principal_yuan = yuan_column("principal", _("principal"))
+    bonus_yuan = yuan_column("bonus", _("bonus"))
+    returned_principal_yuan = yuan_column("returned_principal", _("principal returned"))
+    returned_bonus_yuan = yuan_column("returned_bonus", _("bonus returned"))
     fields = ["wallet", "principal", "bonus", "returned_principal", "returned_bonus"]
     readonly_fields = fields
 

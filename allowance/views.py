@@ -27,7 +27,9 @@ consumer_required = role_required(consumer_for_user, attr="consumer")
 def home(request):
     consumer = Consumer.objects.filter(user=request.user).first() if request.user.is_authenticated else None
     return render(request, "allowance/home.html", {
-        "stores": selectors.stores_with_campaigns_on_sale(consumer=consumer)})
+        "stores": selectors.stores_with_campaigns_on_sale(consumer=consumer),
+        # Staff and admins see that buying is for consumers instead of a Buy button that refuses them.
+        "not_a_consumer": request.user.is_authenticated and consumer is None})
 
 
 @require_POST

@@ -3,8 +3,8 @@ brute-forced login is answered (django-axes)."""
 import logging
 
 from django.conf import settings
-from django.http import HttpResponse, JsonResponse
-from django.utils.html import escape
+from django.http import JsonResponse
+from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 
@@ -66,7 +66,8 @@ def axes_username(request, credentials) -> str:
 
 
 def axes_lockout_response(request, original_response=None, credentials=None):
-    """A locked-out account gets 429: JSON for the API, a short page for the login form."""
+    """A locked-out account gets 429: JSON for the API, the product's page (templates/locked_out.html)
+    for the login form."""
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
     message = _("Too many failed login attempts for this account. Try again in %(minutes)s minutes.") % {
         "minutes": minutes
@@ -75,10 +76,6 @@ def axes_lockout_response(request, original_response=None, credentials=None):
     if request.path.startswith("/api/"):
         response = JsonResponse({"detail": message}, status=status)
     else:
-        response = HttpResponse(
-            f'<!doctype html><title>{escape(_("Locked out"))}</title><p>{escape(message)}</p>'
-            f'<p><a href="{escape(settings.LOGIN_URL)}">{escape(_("Back to log in"))}</a></p>',
-            status=status,
-        )
+        response = render(request, "locked_out.html", {"message": message}, status=status)
     response["Retry-After"] = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
     return response

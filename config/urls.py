@@ -15,3 +15,7 @@ urlpatterns = [
     path("", include("refunds.urls")),
     path("", include("allowance.urls")),
 ]
+
+handler403 = "core.views.permission_denied"
+handler404 = "core.views.page_not_found"
+handler500 = "core.views.server_error"

@@ -16,7 +16,27 @@ def yuan_column(field: str, description):
         return "" if value is None else fen_to_yuan(value)
 
     column.__name__ = f"{field}_yuan"
+    column.fen_field = field  # YuanFields shows it in place of the fen field on detail pages and inlines
     return column
+
+
+class YuanFields:
+    """Detail pages and inlines show money in yuan, as the lists do: a fen field with a yuan_column on the class
+    ("Paid (fen): 5000", a ledger line "-4168") is shown as that column instead ("50.00", "-41.68")."""
+
+    def _in_yuan(self, names):
+        columns = {}
+        for klass in reversed(type(self).__mro__):
+            for name, value in vars(klass).items():
+                if getattr(value, "fen_field", None):
+                    columns[value.fen_field] = name
+        return [columns.get(name, name) for name in names]
+
+    def get_fields(self, request, obj=None):
+        return self._in_yuan(super().get_fields(request, obj))
+
+    def get_readonly_fields(self, request, obj=None):
+        return self._in_yuan(super().get_readonly_fields(request, obj))
 
 
 def admin_action_each(model_admin, request, objects, act, *, refused_level=messages.WARNING) -> int:
@@ -44,7 +64,7 @@ class CalendarSafeAdmin(admin.ModelAdmin):
             raise IncorrectLookupParameters(exc) from exc
 
 
-class ReadOnlyAdmin(CalendarSafeAdmin):
+class ReadOnlyAdmin(YuanFields, CalendarSafeAdmin):
     """Money rows change only through services: the admin shows them and never edits them."""
 
     def has_add_permission(self, request):
@@ -57,7 +77,7 @@ class ReadOnlyAdmin(CalendarSafeAdmin):
         return False
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(YuanFields, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True

@@ -1,6 +1,7 @@
-"""Form plumbing the apps' pages share: the yuan amount field (typed in yuan, cleaned to fen), a date-time field
-the database can hand back, showing a service's field errors beside the fields, and flashing a list page's form
-errors."""
+"""Form plumbing the apps' pages share: the yuan amount field (typed in yuan, full-width digits accepted, cleaned
+to fen), a date-time field the database can hand back, showing a service's field errors beside the fields, and
+flashing a list page's form errors."""
+import unicodedata
 from datetime import date
 
 from django import forms
@@ -59,7 +60,8 @@ class YuanField(forms.Field):
         self.widget.attrs.update({"inputmode": "decimal", "autocomplete": "off", "maxlength": "20"})
 
     def to_python(self, value):
-        value = "" if value is None else str(value).strip()
+        # NFKC: full-width digits and point from a Chinese keyboard ("１０", "７２．５") read as "10", "72.5".
+        value = "" if value is None else unicodedata.normalize("NFKC", str(value)).strip()
         if value in self.empty_values:
             return None
         if len(value) > 20:

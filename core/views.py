@@ -2,7 +2,9 @@
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, HttpResponseServerError
+from django.shortcuts import render
+from django.template import loader
 
 
 def role_required(lookup, *, attr: str):
@@ -23,3 +25,18 @@ def role_required(lookup, *, attr: str):
         return wrapper
 
     return decorator
+
+
+# The product's own error pages (templates/403.html, 404.html, 500.html), in the visitor's language, with the
+# top bar so there is a way on. config/urls.py names them; `make run` serves them too (DEBUG off, see run.py).
+def page_not_found(request, exception):
+    return render(request, "404.html", status=404)
+
+
+def permission_denied(request, exception):
+    return render(request, "403.html", status=403)
+
+
+def server_error(request):
+    # No request context: whatever broke (the database, a context processor) must not break this page too.
+    return HttpResponseServerError(loader.get_template("500.html").render())

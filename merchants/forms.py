@@ -1,5 +1,7 @@
 """The merchant pages' forms: campaigns, the user search and retention messages."""
 from django import forms
+from django.utils.dateformat import format as date_format
+from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 
 from allowance.models import MAX_PER_CONSUMER_LIMIT, MAX_STOCK
@@ -36,6 +38,12 @@ class MerchantSearchForm(forms.Form):
                                    widget=forms.TextInput(attrs={"autocomplete": "off", "type": "search"}))
 
 
+def campaign_choice_label(campaign) -> str:
+    """Name, sale days and number: two campaigns may share a name ("Pay 80 get 100" every month)."""
+    days = f"{date_format(localtime(campaign.starts_at), 'Y-m-d')}–{date_format(localtime(campaign.ends_at), 'Y-m-d')}"
+    return f"{campaign.name} ({days}, #{campaign.pk})"
+
+
 class InsightsFilterForm(forms.Form):
     """The insights page's filters: a store and a campaign of the staff member's, and the days (both included)."""
 
@@ -49,7 +57,7 @@ class InsightsFilterForm(forms.Form):
     def __init__(self, *args, stores, campaigns, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["store"].choices = [("", _("All stores")), *((s.pk, s.name) for s in stores)]
-        self.fields["campaign"].choices = [("", _("All campaigns")), *((c.pk, str(c)) for c in campaigns)]
+        self.fields["campaign"].choices = [("", _("All campaigns")), *((c.pk, campaign_choice_label(c)) for c in campaigns)]
 
     def clean(self):
         from refunds.insights import insights_range_resolve

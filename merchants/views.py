@@ -6,11 +6,13 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 import csv
+import itertools
 
 from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.conf import settings
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -180,7 +182,7 @@ def insights(request):
     chart = daily_chart_svg(days=data.days, series=series, empty_text=_("Nothing happened in these days."),
                             title=_("Daily amounts in yuan, %(start)s to %(end)s") % {"start": start, "end": end})
     export_query = urlencode({"start": start.isoformat(), "end": end.isoformat(),
-                              **({"store": store.pk} if store else {})})
+                              **({"store": store.pk} if store else {}), "lang": translation.get_language()})
     return render(request, "merchants/insights.html", {
         "form": form, "insights": data, "chart": chart, "series": series, "store": store, "campaign": campaign,
         "export_query": export_query,
@@ -195,13 +197,23 @@ class _Echo:
         return value
 
 
-def _csv_response(filename: str, header: list[str], rows) -> StreamingHttpResponse:
+def _csv_response(filename: str, columns, rows, *, language: str | None) -> StreamingHttpResponse:
+    """language None: the fixed column names and status codes (for finance tools); "en" / "zh-hans" (what the
+    pages' links send): names and statuses as people read them in that language."""
     writer = csv.writer(_Echo())
 
+    def written(table):
+        for number, row in enumerate(table):
+            # The BOM makes spreadsheet programs read UTF-8 (Chinese names).
+            yield ("\ufeff" if number == 0 else "") + writer.writerow(row)
+
     def lines():
-        yield "\ufeff" + writer.writerow(header)  # the BOM makes spreadsheet programs read UTF-8 (Chinese names)
-        for row in rows:
-            yield writer.writerow(row)
+        if language:
+            # Streamed after the view has returned: the language is switched here, where the rows are written.
+            with translation.override(language):
+                yield from written(exports.for_people(columns, rows))
+        else:
+            yield from written(itertools.chain([[name for name, *_ in columns]], rows))
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -209,9 +221,25 @@ def _csv_response(filename: str, header: list[str], rows) -> StreamingHttpRespon
     return response
 
 
+def _export_language(request) -> str | None:
+    """?lang=en or ?lang=zh-hans: the export in that language; no lang: the fixed column names and codes."""
+    language = request.GET.get("lang") or None
+    if language is not None and language not in dict(settings.LANGUAGES):
+        raise ValueError(_("lang must be one of: %(codes)s.") % {"codes": ", ".join(dict(settings.LANGUAGES))})
+    return language
+
+
+def _bad_request(message) -> HttpResponseBadRequest:
+    return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+
+
 @require_GET
 @staff_required
 def export_refunds(request):
+    try:
+        language = _export_language(request)
+    except ValueError as exc:
+        return _bad_request(str(exc))
     stores = list(stores_for_staff(user=request.user).order_by("name"))
     form = InsightsFilterForm(request.GET, stores=stores, campaigns=[])
     if not form.is_valid():
@@ -222,25 +250,33 @@ def export_refunds(request):
     export_audit(actor=request.user, export="refunds", target=store or request.user, store=store,
                  start=start.isoformat(), end=end.isoformat())
     rows = exports.refund_rows_for_staff(user=request.user, start=start, end=end, store=store)
-    return _csv_response(f"refunds-{start}-{end}.csv", exports.REFUND_HEADER, rows)
+    return _csv_response(f"refunds-{start}-{end}.csv", exports.REFUND_COLUMNS, rows, language=language)
 
 
 @require_GET
 @staff_required
 def export_users(request):
+    try:
+        language = _export_language(request)
+    except ValueError as exc:
+        return _bad_request(str(exc))
     form = MerchantSearchForm(request.GET)
     account_name = form.cleaned_data["account_name"].strip() if form.is_valid() else ""
     if not account_name:
         return HttpResponseBadRequest(_("Search for an account name first."), content_type="text/plain; charset=utf-8")
     export_audit(actor=request.user, export="users", target=request.user, account_name=account_name)
     rows = exports.user_rows_for_staff(user=request.user, account_name=account_name)
-    return _csv_response("users.csv", exports.USER_HEADER, rows)
+    return _csv_response("users.csv", exports.USER_COLUMNS, rows, language=language)
 
 
 @require_GET
 @staff_required
 def export_campaign_wallets(request, pk: int):
+    try:
+        language = _export_language(request)
+    except ValueError as exc:
+        return _bad_request(str(exc))
     campaign = get_object_or_404(Campaign, pk=pk, store__in=stores_for_staff(user=request.user))
     export_audit(actor=request.user, export="campaign_wallets", target=campaign, store=campaign.store)
     rows = exports.wallet_rows_for_campaign(campaign=campaign)
-    return _csv_response(f"campaign-{campaign.pk}-wallets.csv", exports.WALLET_HEADER, rows)
+    return _csv_response(f"campaign-{campaign.pk}-wallets.csv", exports.WALLET_COLUMNS, rows, language=language)

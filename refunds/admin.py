@@ -99,6 +99,7 @@ class RetentionMessageAdmin(ReadOnlyAdmin):
 
 class RefundAllocationInline(ReadOnlyInline):
     model = RefundAllocation
+    amount_yuan = yuan_column("amount", _("amount"))
     fields = ["payment", "amount", "gateway_reference"]
     readonly_fields = fields
 

@@ -5,21 +5,52 @@ from datetime import date, datetime, time, timedelta
 
 from django.contrib.postgres.aggregates import StringAgg
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from allowance.models import Wallet
 from core.money import fen_to_yuan
 from merchants.selectors import stores_for_staff
-from refunds.models import Refund
+from refunds.models import Refund, WithdrawalRequest
 from refunds.selectors import consumers_with_wallets_for_staff
 
 CHUNK = 2000
 
-REFUND_HEADER = ["refund_id", "created_at", "kind", "request_id", "resolution", "account_name", "store", "campaign",
-                 "amount", "payout_status", "paid_at", "gateway_reference"]
-USER_HEADER = ["account_name", "wallet_id", "store", "campaign", "status", "principal", "bonus", "total", "paid",
-               "valid_until", "pending_request_id", "pending_principal", "due_at"]
-WALLET_HEADER = ["wallet_id", "account_name", "status", "paid", "credited", "principal", "bonus", "valid_until",
-                 "created_at", "closed_at", "expiry_reminded_at"]
+# Each export's columns: (the fixed machine-readable name, the name people read, the choices of a status column).
+# Without ?lang the exports use the fixed names and status codes (the README's "CSV exports" lists them), which
+# finance tools can rely on; ?lang=en or ?lang=zh-hans (the pages' links) gives names and statuses to read.
+REFUND_COLUMNS = [
+    ("refund_id", _("Refund ID"), None), ("created_at", _("Created at"), None), ("kind", _("Kind"), Refund.Kind),
+    ("request_id", _("Request ID"), None), ("resolution", _("Resolution"), WithdrawalRequest.Resolution),
+    ("account_name", _("Account name"), None), ("store", _("Store"), None), ("campaign", _("Campaign"), None),
+    ("amount", _("Amount (yuan)"), None), ("payout_status", _("Payout status"), Refund.PayoutStatus),
+    ("paid_at", _("Paid at"), None), ("gateway_reference", _("Gateway reference"), None),
+]
+USER_COLUMNS = [
+    ("account_name", _("Account name"), None), ("wallet_id", _("Wallet ID"), None), ("store", _("Store"), None),
+    ("campaign", _("Campaign"), None), ("status", _("Status"), Wallet.Status),
+    ("principal", _("Principal (yuan)"), None), ("bonus", _("Bonus (yuan)"), None), ("total", _("Total (yuan)"), None),
+    ("paid", _("Paid (yuan)"), None), ("valid_until", _("Valid until"), None),
+    ("pending_request_id", _("Pending request ID"), None), ("pending_principal", _("Pending principal (yuan)"), None),
+    ("due_at", _("Due at"), None),
+]
+WALLET_COLUMNS = [
+    ("wallet_id", _("Wallet ID"), None), ("account_name", _("Account name"), None),
+    ("status", _("Status"), Wallet.Status), ("paid", _("Paid (yuan)"), None), ("credited", _("Credited (yuan)"), None),
+    ("principal", _("Principal (yuan)"), None), ("bonus", _("Bonus (yuan)"), None),
+    ("valid_until", _("Valid until"), None), ("created_at", _("Created at"), None), ("closed_at", _("Closed at"), None),
+    ("expiry_reminded_at", _("Expiry reminder sent at"), None),
+]
+REFUND_HEADER = [name for name, _label, _choices in REFUND_COLUMNS]
+USER_HEADER = [name for name, _label, _choices in USER_COLUMNS]
+WALLET_HEADER = [name for name, _label, _choices in WALLET_COLUMNS]
+
+
+def for_people(columns, rows):
+    """The header and rows with column names and status values as people read them, in the active language."""
+    labels = [dict(choices.choices) if choices else None for _name, _label, choices in columns]
+    yield [str(label) for _name, label, _choices in columns]
+    for row in rows:
+        yield [str(names.get(value, value)) if names else value for value, names in zip(row, labels)]
 
 
 def _text(value) -> str:

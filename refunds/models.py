@@ -83,6 +83,8 @@ class WithdrawalRequest(models.Model):
         side by side ("refunded refunded automatically")."""
         if self.status == self.Status.REFUNDED and self.resolution in REFUNDED_HOW:
             return str(REFUNDED_HOW[self.resolution])
+        if self.status in ENDED_HOW:  # a phrase in sentence case like the others, not the bare status
+            return str(ENDED_HOW[self.status])
         return self.get_status_display()
 
 
@@ -91,6 +93,10 @@ REFUNDED_HOW = {
     WithdrawalRequest.Resolution.MERCHANT: _("Refunded by the store"),
     WithdrawalRequest.Resolution.AUTO: _("Refunded automatically"),
     WithdrawalRequest.Resolution.EXPIRY: _("Refunded at expiry"),
+}
+ENDED_HOW = {
+    WithdrawalRequest.Status.CANCELLED: _("Cancelled by the consumer"),
+    WithdrawalRequest.Status.RETAINED: _("Kept after the store's message"),
 }
 
 

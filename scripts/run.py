@@ -1,17 +1,17 @@
 #!/usr/bin/env python
-"""Run web + Celery worker + Celery beat together in the foreground (`make run`); Ctrl-C stops everything.
+"""Run web, Celery worker, payout worker and Celery beat in the foreground (`make run`); Ctrl-C stops them all.
 
 A tiny supervisor so that `make run` needs nothing beyond requirements-dev.txt:
 
 1. With no DATABASE_URL / REDIS_URL / CELERY_BROKER_URL it starts an embedded PostgreSQL and Redis
    (scripts/embedded.py, data under var/embedded/run/); an explicit URL always wins.
 2. Migrates, seeds the demo and compiles the translations (if gettext's msgfmt is there).
-3. Starts the three processes, each in its own process group, its output prefixed with its name. When one of
-   them (or an embedded server) exits, it says which, how (exit code or signal) and its last lines of output,
-   and stops the rest; Ctrl-C does the same. SIGTERM first, SIGKILL after a grace period, the servers last:
+3. Starts the four processes (web, worker, payout worker, beat), each in its own process group, its output
+   prefixed with its name. When one of them (or an embedded server) exits, it says which, how (exit code or
+   signal) and its last lines of output, and stops the rest; Ctrl-C does the same. SIGTERM first, SIGKILL after a grace period, the servers last:
    nothing is left behind (and the servers die with this process even if it is SIGKILLed).
 
-The same three commands are in the Procfile for honcho/foreman users and in docker-compose.yml.
+The same commands are in the Procfile for honcho/foreman users and in docker-compose.yml.
 """
 import argparse
 import collections
@@ -29,6 +29,8 @@ sys.path.insert(0, str(ROOT))
 LAST_LINES = 30
 COLOURS = {"web": "\033[36m", "worker": "\033[33m", "payouts": "\033[32m", "beat": "\033[35m"}
 RESET = "\033[0m"
+# What the start and stop messages name: every process commands() starts.
+PROCESS_NAMES = "web, worker, payout worker and beat"
 
 
 def commands(args) -> dict[str, list[str]]:
@@ -79,7 +81,9 @@ def report_death(name: str, pid: int, returncode: int, tail) -> None:
 def prepare(env: dict, stopping: threading.Event) -> int:
     """Migrate, seed the demo, compile translations; 0 when all went well."""
     python = sys.executable
-    steps = [[python, "manage.py", "migrate", "--noinput"], [python, "manage.py", "seed_demo"]]
+    # --force: `make run` is the demo and runs with DEBUG off (the visitor's error pages); seeding its demo
+    # accounts is what it is for, as it was when it ran with DEBUG on.
+    steps = [[python, "manage.py", "migrate", "--noinput"], [python, "manage.py", "seed_demo", "--force"]]
     if shutil.which("msgfmt"):
         steps.append([python, "manage.py", "compilemessages", "--ignore=.venv", "--ignore=var",
                       "--ignore=node_modules", "-v0"])
@@ -142,14 +146,21 @@ def main() -> int:
     exit_code = 0
     try:
         from scripts.embedded import start_missing
+        from scripts.run_urls import urls_remove, urls_write
 
         servers = start_missing("run", durable=True)
         if servers is not None:
             where = "var/embedded/run/" + (f", PostgreSQL's (run as root) {servers.pg_home}/" if servers.pg_home else "")
             print(f"  run | embedded servers (data under {where}): pids {servers.pids()}; "
                   + " ".join(f"{k}={v}" for k, v in sorted(servers.env.items())), flush=True)
+            if servers._private is None:  # the main data directory is ours, so is its urls.json
+                print(f"  run | `python manage.py reconcile` (or `make reconcile`) in another terminal uses these "
+                      f"servers while this runs ({urls_write()})", flush=True)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+        # The demo shows what a visitor sees: the product's own 403/404/500 pages, not Django's debug pages
+        # (DEBUG=1 make run brings those back); static files are served either way (config/settings/local.py).
+        env.setdefault("DEBUG", "0")
         if not args.no_prepare:
             exit_code = prepare(env, stopping)
             if exit_code:
@@ -163,7 +174,7 @@ def main() -> int:
             tails[name] = collections.deque(maxlen=LAST_LINES)
             threading.Thread(target=pump, args=(name, proc.stdout, colour, tails[name]), daemon=True).start()
             print(f"  run | started {name} (pid {proc.pid}): {' '.join(cmd)}", flush=True)
-        print(f"  run | the demo is at http://{args.host}:{args.port}/ — Ctrl-C stops web, worker and beat",
+        print(f"  run | the demo is at http://{args.host}:{args.port}/ — Ctrl-C stops {PROCESS_NAMES}",
               flush=True)
         while not stopping.is_set():
             ended = [(name, proc) for name, proc in processes.items() if proc.poll() is not None]
@@ -186,9 +197,10 @@ def main() -> int:
                 break
             stopping.wait(0.5)
     finally:
-        print("  run | stopping web, worker and beat …", flush=True)
+        print(f"  run | stopping {PROCESS_NAMES} …", flush=True)
         stop(processes)
         if servers is not None:
+            urls_remove()
             print("  run | stopping the embedded PostgreSQL and Redis …", flush=True)
             servers.stop()
         print("  run | stopped", flush=True)

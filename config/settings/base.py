@@ -44,7 +44,7 @@ INSTALLED_APPS = [
     "consumers",
     "allowance",
     "refunds",
-    "axes",  # login brute-force protection: see AXES_* below
+    "core.apps.AxesConfig",  # django-axes, login brute-force protection: see AXES_* below
 ]
 
 MIDDLEWARE = [

@@ -111,3 +111,46 @@ def test_a_big_export_streams_in_chunks(season, client, django_assert_max_num_qu
     response = client.get(f"/merchant/campaigns/{season.long.pk}/wallets.csv")
     chunks = list(response.streaming_content)
     assert len(chunks) == 1 + 7  # the header, then one line per wallet as the cursor yields it
+
+
+# --- issue 21: the page's language, and the fixed machine-readable columns without ?lang -------------------------
+
+@pytest.mark.parametrize("language, header, statuses", [
+    ("en", ["Refund ID", "Created at", "Kind"], {"refunded by the merchant", "refunded automatically"}),
+    ("zh-hans", ["退款编号", "创建时间", "类型"], {"实时退款", "商家退款"}),
+])
+def test_the_refunds_export_from_a_page_is_in_the_pages_language(season, client, language, header, statuses):
+    client.force_login(season.staff)
+    response = client.get("/merchant/exports/refunds.csv", {**_days(), "lang": language})
+    text = b"".join(response.streaming_content).decode("utf-8")
+    rows = list(csv.reader(io.StringIO(text[1:])))
+    assert rows[0][:3] == header
+    resolutions = {row[4] for row in rows[1:]}
+    assert statuses <= resolutions, resolutions
+    assert not {"merchant", "auto"} & resolutions  # not the codes
+
+
+def test_without_lang_every_export_keeps_the_fixed_column_names_and_codes_whatever_the_pages_language(season,
+                                                                                                    client):
+    # Given a merchant whose pages are in Chinese
+    client.force_login(season.staff)
+    zh = {"HTTP_ACCEPT_LANGUAGE": "zh-Hans"}
+    # When a finance tool fetches the exports without ?lang
+    refunds = _csv(client.get("/merchant/exports/refunds.csv", _days(), **zh))
+    users = _csv(client.get("/merchant/exports/users.csv", {"account_name": "a"}, **zh))
+    wallets = _csv(client.get(f"/merchant/campaigns/{season.long.pk}/wallets.csv", **zh))
+    # Then the columns are the documented snake_case names and statuses are codes
+    assert list(refunds[0]) == ["refund_id", "created_at", "kind", "request_id", "resolution", "account_name",
+                                "store", "campaign", "amount", "payout_status", "paid_at", "gateway_reference"]
+    assert {r["resolution"] for r in refunds} <= {"", "instant", "merchant", "auto", "expiry"}
+    assert list(users[0])[:5] == ["account_name", "wallet_id", "store", "campaign", "status"]
+    assert {r["status"] for r in wallets} <= {"active", "frozen", "closed"}
+    # ... and an unknown language is a clear 400, with nothing exported
+    bad = client.get("/merchant/exports/refunds.csv", {**_days(), "lang": "fr"})
+    assert bad.status_code == 400 and b"lang must be one of" in bad.content
+
+
+def test_the_pages_export_links_carry_the_pages_language(season, client):
+    client.force_login(season.staff)
+    page = client.get("/merchant/insights/", HTTP_ACCEPT_LANGUAGE="zh-Hans").content.decode()
+    assert "lang=zh-hans" in page and f"/merchant/campaigns/{season.long.pk}/wallets.csv?lang=zh-hans" in page

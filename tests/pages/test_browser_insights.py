@@ -69,9 +69,12 @@ def test_insights_and_a_refunds_export_in_both_languages(pages_server, chromium,
         assert page.locator("svg.chart polyline").count() == 4
         page.screenshot(path=str(screenshots_dir / f"insights.{language}.png"), full_page=True)
 
+        # The page's export is in the page's language (issue 21); ?lang-less URLs keep the fixed names and codes
         rows = _download_csv(page, "export-refunds")
-        assert rows[0][:3] == ["refund_id", "created_at", "kind"]
-        assert [(r[5], r[8], r[4]) for r in rows[1:]] == [("bob", "72.00", "merchant")]
+        header, resolution = {"en": (["Refund ID", "Created at", "Kind"], "refunded by the merchant"),
+                              "zh-hans": (["退款编号", "创建时间", "类型"], "商家退款")}[language]
+        assert rows[0][:3] == header
+        assert [(r[5], r[8], r[4]) for r in rows[1:]] == [("bob", "72.00", resolution)]
         page.context.close()
 
 

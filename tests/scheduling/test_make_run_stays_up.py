@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from scripts.embedded import free_port, pg_home_path
+from tests.scheduling.make_run import make_run_start, make_run_wait, without_servers
 
 ROOT = Path(__file__).resolve().parents[2]
 DRIVE_SECONDS = int(os.environ.get("MAKE_RUN_DRIVE_SECONDS", "180"))
@@ -41,27 +42,15 @@ def alive(pid: int) -> bool:
 def test_make_run_stays_up_under_three_minutes_of_use_and_ctrl_c_leaves_nothing(tmp_path):
     # Given `make run`'s supervisor started as the README says: no server URLs, so embedded servers
     port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE"}}
+    env = without_servers()
     env.update({"VAR_DIR": str(tmp_path / "var"), "WITHDRAWAL_HOLD_SECONDS": "5", "SWEEP_INTERVAL_SECONDS": "2",
                 "THROTTLE_LOGIN_RATE": "100000/min", "THROTTLE_MONEY_RATE": "100000/min", "PYTHONUNBUFFERED": "1"})
     log_path = tmp_path / "make-run.log"
-    log = open(log_path, "wb")
-    run = subprocess.Popen([sys.executable, "scripts/run.py", "--port", str(port)], cwd=ROOT, env=env, stdout=log,
-                           stderr=subprocess.STDOUT, start_new_session=True)
+    run = make_run_start(port=port, log_path=log_path, env=env)
     print(f"make run's output: {log_path}")
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 240
-        while True:
-            assert run.poll() is None, f"run.py exited early:\n{log_path.read_text()[-4000:]}"
-            try:
-                if requests.get(base + "/", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, f"the demo never answered:\n{log_path.read_text()[-4000:]}"
-            time.sleep(0.5)
+        make_run_wait(run, base=base, log_path=log_path)
         output = log_path.read_text()
         pids = {name: int(pid) for name, pid in re.findall(r"started (web|worker|beat) \(pid (\d+)\)", output)}
         servers = {name: int(pid) for name, pid in re.findall(r"'(postgres|redis)': (\d+)", output)}
@@ -124,7 +113,6 @@ def test_make_run_stays_up_under_three_minutes_of_use_and_ctrl_c_leaves_nothing(
         # When Ctrl-C reaches it
         run.send_signal(signal.SIGINT)
         run.wait(timeout=60)
-        log.close()
 
     # Then it stops and leaves nothing behind: no web, worker, beat, PostgreSQL or Redis
     time.sleep(1)
