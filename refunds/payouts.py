@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from core import errors
@@ -130,14 +130,18 @@ OVER_REFUND = "over-refund"  # the start of last_error on a part held back by `_
 
 
 def _within_payments(send: list[_Part], answers: dict[int, PayoutResult], gateway, refund_ids) -> list[_Part]:
-    """The parts about to be sent that keep each payment within what it paid, by the provider's own count.
+    """The parts about to be sent that the provider's own count of each payment allows; the others get their
+    answer in `answers` and are not sent.
 
-    The provider is asked how much of each payment it has refunded (one batch call); a part that would take its
-    payment past the payment's amount is not sent: it fails with an OVER_REFUND error and its refund goes to needs
-    attention at once (reconcile counts it). Our own books cannot stop that case alone: it is a refund the
-    database does not remember — a transaction lost in a failover after its payout went out — made again. When
-    the provider does not answer, nothing is sent this attempt. A balance query is not a transfer: it takes no
-    slot of the payout rate limit (providers meter queries apart)."""
+    The provider is asked how much of each payment it has refunded (one batch call), then our books are read:
+    every payout the provider holds was sent after its part was marked requested (committed), so it cannot have
+    refunded more than our paid and requested parts add up to — unless it holds a payout we have no record of:
+    a refund a failover made us forget after its payout went out, and that may be the one being made again now.
+    Such a payment's parts are not sent (after asking whether they are the payouts it holds: a lost bookkeeping
+    update is not a lost refund), nor any part that would take a payment past what it paid. A held part fails
+    with an OVER_REFUND error and its refund needs attention at once (reconcile counts it). When the provider
+    does not answer, nothing is sent this attempt. A balance query is not a transfer: it takes no slot of the
+    payout rate limit (providers meter queries apart)."""
     references = sorted({part.payment_reference for part in send})
     try:
         refunded = gateway.payment_refunded_batch(references)
@@ -147,24 +151,58 @@ def _within_payments(send: list[_Part], answers: dict[int, PayoutResult], gatewa
         log.exception("payout of refunds %s: refunded-total query raised", list(refund_ids))
         refunded = [RefundedResult(PayoutOutcome.UNKNOWN, error=f"{type(exc).__name__}: {exc}"[:200])] * len(references)
     by_reference = dict(zip(references, refunded))
+    payments = {part.payment_reference: part.payment_id for part in send}
+    # Read after the provider answered: a payout it counted had its part marked requested before it was sent.
+    known = dict(RefundAllocation.objects.filter(payment_id__in=set(payments.values()))
+                 .filter(~Q(gateway_reference="") | Q(payout_requested_at__isnull=False))
+                 .values_list("payment_id").annotate(s=Sum("amount")))
+    send = _already_applied(send, answers, gateway, refund_ids, by_reference, known)
     allowed = []
     for part in send:
         answer = by_reference[part.payment_reference]
+        ours = known.get(part.payment_id, 0)
         if answer.outcome == PayoutOutcome.RATE_LIMITED:
             answers[part.id] = PayoutResult(PayoutOutcome.RATE_LIMITED, error=answer.error)
         elif answer.outcome != PayoutOutcome.SUCCEEDED:
             # Definitely not sent, so FAILED (a retry with backoff), not UNKNOWN.
             answers[part.id] = PayoutResult(PayoutOutcome.FAILED,
                                             error=f"refunded total unknown: {answer.error or answer.outcome.value}")
+        elif answer.amount > ours:
+            answers[part.id] = PayoutResult(PayoutOutcome.FAILED, error=(
+                f"{OVER_REFUND}: the gateway has refunded {answer.amount} of payment {part.payment_id}, our books "
+                f"know of {ours}: it holds a payout we have no record of"))
         elif answer.amount + part.amount > part.payment_amount:
             answers[part.id] = PayoutResult(PayoutOutcome.FAILED, error=(
                 f"{OVER_REFUND}: payment {part.payment_id} paid {part.payment_amount}, the gateway has refunded "
                 f"{answer.amount}; this part of {part.amount} would exceed it"))
         else:
-            # Two parts of one payment in one batch: the second sees the first as refunded.
+            # The next part of the same payment in this batch sees this one as refunded, and as ours.
             by_reference[part.payment_reference] = RefundedResult(PayoutOutcome.SUCCEEDED, answer.amount + part.amount)
+            known[part.payment_id] = ours + part.amount
             allowed.append(part)
     return allowed
+
+
+def _already_applied(send: list[_Part], answers, gateway, refund_ids, by_reference, known) -> list[_Part]:
+    """For a payment whose provider count exceeds our books (rare), ask about its parts first: one the provider
+    already applied (our record of sending it was lost) is taken as paid, not held and not sent again."""
+    suspect = [part for part in send if by_reference[part.payment_reference].outcome == PayoutOutcome.SUCCEEDED
+               and by_reference[part.payment_reference].amount > known.get(part.payment_id, 0)]
+    if not suspect:
+        return send
+    answered = set()
+    for part, status in zip(suspect, _gateway_call(gateway.payout_status_batch, [p.key for p in suspect], refund_ids)):
+        if status.outcome == PayoutOutcome.NOT_FOUND:
+            continue  # not one of the payouts it holds: judged below
+        answered.add(part.id)
+        if status.outcome == PayoutOutcome.SUCCEEDED:
+            answers[part.id] = status
+            known[part.payment_id] = known.get(part.payment_id, 0) + part.amount
+        elif status.outcome == PayoutOutcome.RATE_LIMITED:
+            answers[part.id] = status
+        else:  # no answer: not sent, asked again on the next attempt
+            answers[part.id] = PayoutResult(PayoutOutcome.FAILED, error=f"refunded total unclear: {status.error}")
+    return [part for part in send if part.id not in answered]
 
 
 def refund_payouts_execute(*, refund_ids: list[int], now: datetime | None = None) -> dict[int, str]:
