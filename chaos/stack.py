@@ -56,7 +56,9 @@ class StackConfig:
 
     def env(self) -> dict:
         """Production settings (plain HTTP on loopback), a short hold and sweep, faulty sandbox gateway."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_", "SANDBOX_", "PAYOUT_"))}
+        # DATABASE_* and GATEWAY_DATABASE_URL too: the run's books are sa_chaos and sa_chaos_gateway (core/db.py).
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("DJANGO_", "CELERY_", "SANDBOX_", "PAYOUT_", "DATABASE_", "GATEWAY_DATABASE_"))}
         env.update({
             "DJANGO_SETTINGS_MODULE": "config.settings.production",
             "PYTHONPATH": str(ROOT),
@@ -64,6 +66,8 @@ class StackConfig:
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "SECURE_SSL_REDIRECT": "0",
             "DATABASE_URL": self.database_url,
+            # The sandbox's books beside it (the default name, said out loud so the harness process uses it too).
+            "GATEWAY_DATABASE_URL": f"{self.database_url}_gateway",
             "CONN_MAX_AGE": "60",
             "REDIS_URL": self.redis_url,
             "CELERY_BROKER_URL": self.redis_url,
