@@ -56,7 +56,9 @@ class StackConfig:
 
     def env(self) -> dict:
         """Production settings (plain HTTP on loopback), a short hold and sweep, faulty sandbox gateway."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_", "SANDBOX_", "PAYOUT_"))}
+        # DATABASE_* and GATEWAY_DATABASE_URL too: the run's books are sa_chaos and sa_chaos_gateway (core/db.py).
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("DJANGO_", "CELERY_", "SANDBOX_", "PAYOUT_", "DATABASE_", "GATEWAY_DATABASE_"))}
         env.update({
             "DJANGO_SETTINGS_MODULE": "config.settings.production",
             "PYTHONPATH": str(ROOT),
@@ -64,6 +66,8 @@ class StackConfig:
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "SECURE_SSL_REDIRECT": "0",
             "DATABASE_URL": self.database_url,
+            # The sandbox's books beside it (the default name, said out loud so the harness process uses it too).
+            "GATEWAY_DATABASE_URL": f"{self.database_url}_gateway",
             "CONN_MAX_AGE": "60",
             "REDIS_URL": self.redis_url,
             "CELERY_BROKER_URL": self.redis_url,
@@ -182,14 +186,16 @@ class Stack:
         wait_for_port(self.config.redis_port)
 
     def database_create(self) -> None:
-        """A fresh `sa_chaos` database (the chaos run owns it), migrated."""
+        """A fresh `sa_chaos` database (the chaos run owns it) and the sandbox gateway's books beside it
+        (`sa_chaos_gateway`, core/db.py), migrated (`migrate` does both)."""
         import psycopg2
 
         admin = psycopg2.connect(host=self.config.pg_host, port=self.config.pg_port, user=self.config.pg_user,
                                  dbname="postgres")
         admin.autocommit = True
         with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{self.config.database}" WITH (FORCE)')
+            for name in (self.config.database, f"{self.config.database}_gateway"):
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             cur.execute(f'CREATE DATABASE "{self.config.database}"')
         admin.close()
         subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=self.config.env(),

@@ -23,7 +23,8 @@ Returns (whole, partial and a cent at a time) reach wallets in every state: open
 withdrawn and expired; consumers buy again after a close; merchants refund now after a return, with the amount
 they saw (and a stale amount is refused).
 
-Each example runs inside a savepoint that teardown rolls back, so examples are independent and cheap.
+Each example runs inside a savepoint (on the money database and on the gateway's) that teardown rolls back, so
+examples are independent and cheap.
 """
 import os
 from datetime import timedelta
@@ -65,8 +66,10 @@ class MoneyMachine(RuleBasedStateMachine):
 
     def __init__(self):
         super().__init__()
-        self._atomic = transaction.atomic()
-        self._atomic.__enter__()
+        # One savepoint on the money database and one on the gateway's books (a database of their own).
+        self._atomics = [transaction.atomic(), transaction.atomic(using="gateway")]
+        for atomic in self._atomics:
+            atomic.__enter__()
         self.now = self.world["t0"]
         self.order_seq = 0
 
@@ -74,8 +77,9 @@ class MoneyMachine(RuleBasedStateMachine):
         try:
             assert reconcile_findings() == []  # the command's own checks, once per example
         finally:
-            transaction.set_rollback(True)
-            self._atomic.__exit__(None, None, None)
+            for atomic, alias in zip(reversed(self._atomics), ("gateway", "default")):
+                transaction.set_rollback(True, using=alias)
+                atomic.__exit__(None, None, None)
 
     # --- helpers -------------------------------------------------------------------------
 
