@@ -32,10 +32,12 @@ def season(db, settings):
     store = long.store
     short = CampaignFactory(store=store, name="pay 100 get 110", pay_amount=10000, credit_amount=11000,
                             ends_at=now + timedelta(days=2), valid_until=now + timedelta(days=5))
-    expired = CampaignFactory(store=store, name="pay 50 get 60", pay_amount=5000, credit_amount=6000,
-                              starts_at=now - timedelta(days=1), ends_at=now + timedelta(seconds=2),
-                              valid_until=now + timedelta(seconds=2))
     other_campaign = CampaignFactory(name="someone else's")
+    # A sale that ends (and expires) moments from now: bought at once, before the rest of the season is made, so
+    # a slow machine cannot close the sale before the purchase; the expiry job closes it below.
+    expired = CampaignFactory(store=store, name="pay 50 get 60", pay_amount=5000, credit_amount=6000,
+                              starts_at=now - timedelta(days=1), ends_at=now + timedelta(seconds=5),
+                              valid_until=now + timedelta(seconds=5))
     staff = StaffFactory(store=store).user
     other_staff = StaffFactory(store=other_campaign.store).user
     c = {name: ConsumerFactory(account_name=name) for name in (
@@ -48,6 +50,7 @@ def season(db, settings):
     def spend(name, amount, ref):
         return order_spend(consumer=c[name], store=store, order_ref=ref, amount=amount)
 
+    buy("expiring", expired)
     # Never spent, withdrawn at once.
     services.withdrawal_request(wallet=buy("instant", long), actor=c["instant"].user)
     # Spent, withdrawn, refunded by the merchant.
@@ -84,12 +87,10 @@ def season(db, settings):
     buy("twice", long)
     buy("twice", long)
     spend("twice", 3000, "t1")
-    # Bought the campaign that is about to expire; the expiry job closes it.
-    buy("expiring", expired)
     # Another store's sale: never in these figures.
     campaign_purchase(campaign=other_campaign, consumer=c["outsider"])
 
-    later = timezone.now() + timedelta(seconds=3)
+    later = max(timezone.now(), now + timedelta(seconds=5)) + timedelta(seconds=1)
     assert services.withdrawal_refund_due(now=later) == 1
     assert services.wallet_expire_due(now=later) == 1
     return Season(store=store, staff=staff, long=long, short=short, expired=expired, other_staff=other_staff,
