@@ -146,3 +146,72 @@ def test_reconcile_asks_a_real_provider_about_each_succeeded_refund(closed_with_
     code, _, err = reconcile()
     assert code == 1 and f"refund {refund.pk}: succeeded, but the gateway says not_found" in err
     assert asked == [f"refund-{refund.pk}-payment-{refund.allocations.get().payment_id}"]
+
+
+# --- issue 19: nothing spent, nothing kept -------------------------------------------------------------
+
+
+@pytest.fixture
+def returned_across_a_close(campaign, consumer, staff):
+    """Issue 19's sequence: three orders (0.01, 0.01, 10.00), two returns while open, 72.00 refunded now, the
+    rest returned after the close: every order back, 80.00 refunded."""
+    store = campaign.store
+    wallet = campaign_purchase(campaign=campaign, consumer=consumer)
+    first, second, big = (order_spend(consumer=consumer, store=store, order_ref=ref, amount=amount)
+                          for ref, amount in (("first", 1), ("second", 1), ("big", 1000)))
+    order_return(order=big, consumer=consumer, amount=1)
+    order_return(order=second, consumer=consumer)
+    request = withdrawals.withdrawal_request(wallet=wallet, actor=consumer.user)
+    withdrawals.withdrawal_refund(request=request, actor=staff, seen_principal=7200)
+    order_return(order=big, consumer=consumer)
+    order_return(order=first, consumer=consumer)
+    assert reconcile()[0] == 0
+    return wallet, big
+
+
+def test_reconcile_names_a_wallet_whose_returned_orders_left_principal_with_the_store(returned_across_a_close):
+    from django.db.models import F
+
+    from allowance.models import Payment
+    from refunds.models import Refund, RefundAllocation
+
+    # Given every order of the wallet returned, and one fen of a return's refund taken away by hand (the refund,
+    # its payment part and the payment still agree with each other)
+    wallet, big = returned_across_a_close
+    refund = Refund.objects.get(order=big)
+    Refund.objects.filter(pk=refund.pk).update(amount=F("amount") - 1)
+    part = RefundAllocation.objects.get(refund=refund)
+    RefundAllocation.objects.filter(pk=part.pk).update(amount=F("amount") - 1)
+    Payment.objects.filter(pk=part.payment_id).update(refunded_amount=F("refunded_amount") - 1)
+    # When reconcile runs
+    code, _, err = reconcile()
+    # Then it fails and names the wallet that kept a fen of principal for goods it took back
+    assert code == 1
+    assert (f"wallet {wallet.pk}: every order that spent from it is returned, but balance + refunds are 7999 of "
+            f"8000 paid (nothing spent, nothing kept)") in err
+
+
+def test_reconcile_names_a_wallet_keeping_more_principal_than_its_unreturned_spend(campaign, consumer, staff):
+    from django.db.models import F
+
+    from allowance.models import Payment
+    from refunds.models import Refund, RefundAllocation
+
+    # Given 10.00 spent of "pay 80 get 100", the wallet withdrawn (72.00 refunded) and 9.99 of it returned
+    wallet = campaign_purchase(campaign=campaign, consumer=consumer)
+    order = order_spend(consumer=consumer, store=campaign.store, order_ref="big", amount=1000)
+    request = withdrawals.withdrawal_request(wallet=wallet, actor=consumer.user)
+    withdrawals.withdrawal_refund(request=request, actor=staff)
+    order_return(order=order, consumer=consumer, amount=999)
+    assert reconcile()[0] == 0
+    # and 0.02 of the return's refund taken away by hand: the store keeps 0.02, only 0.01 is left to return
+    refund = Refund.objects.get(order=order)
+    Refund.objects.filter(pk=refund.pk).update(amount=F("amount") - 2)
+    part = RefundAllocation.objects.get(refund=refund)
+    RefundAllocation.objects.filter(pk=part.pk).update(amount=F("amount") - 2)
+    Payment.objects.filter(pk=part.payment_id).update(refunded_amount=F("refunded_amount") - 2)
+    # When reconcile runs, then it names the wallet before the last return could hide it
+    code, _, err = reconcile()
+    assert code == 1
+    assert (f"wallet {wallet.pk}: the store keeps 2 of principal but only 1 of spend is left to return "
+            f"(nothing spent, nothing kept)") in err
