@@ -228,18 +228,19 @@ class MoneyMachine(RuleBasedStateMachine):
         assert was_pending and not as_someone_else
         assert request.status == ("retained" if retained else "cancelled")
 
-    @rule(wallet=PICK, cents=st.lists(st.integers(1, 3), min_size=1, max_size=6),
-          before=st.lists(st.one_of(st.none(), st.integers(0, 3)), max_size=8), pieces=st.integers(1, 4),
+    @rule(wallet=PICK, big=st.integers(1, 5_000), cents=st.lists(st.integers(1, 3), min_size=1, max_size=6),
+          before=st.lists(st.sampled_from([None, 0, 1, 3]), min_size=12, max_size=12), pieces=st.integers(1, 4),
           by_expiry=st.booleans())
-    def return_across_a_close(self, wallet, cents, before, pieces, by_expiry):
+    def return_across_a_close(self, wallet, big, cents, before, pieces, by_expiry):
         """Every order that spent from a wallet comes back, partly while the wallet is open (some orders whole,
         some a cent or three, some not at all) and the rest after it closes, by a withdrawal the merchant
-        refunds now or by expiry, in `pieces` returns each (SPEC §3 "Nothing spent, nothing kept"). A few
-        orders of a cent or three are spent first: the split makes some of them take only bonus."""
+        refunds now or by expiry, in `pieces` returns each (SPEC §3 "Nothing spent, nothing kept"). An order of
+        up to 50.00 and a few of a cent or three are spent first: the split makes some of those take only bonus,
+        the shape that lost a fen (issue 19: a sampled simulation of this rule hits it about once in ten)."""
         wallet = pick([w for w in self.wallets() if w.status != "closed" and not w.is_expired(self.now)], wallet)
         if wallet is None:
             return
-        for amount in cents:
+        for amount in (big, *cents):
             self.order_seq += 1
             try:
                 order_spend(consumer=wallet.consumer, store=wallet.store, order_ref=f"o{self.order_seq}",
