@@ -43,7 +43,8 @@ def order_return(*, order: Order, consumer: Consumer, amount: int | None = None,
     An open wallet (active or frozen) gets the amount back and the split follows; a pending withdrawal request
     on it follows the wallet in the same transaction, and is refunded at once if the wallet is unconsumed again.
     A closed or expired wallet pays the principal part straight back to its own payments and the bonus part
-    lapses; the principal is computed on the allocation's running total (`_closed_return_principal`).
+    lapses; the principal is computed on the allocation's running total, and where that would leave the store
+    keeping principal of goods it took back, the return pays the difference (`_closed_return_principal`).
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -103,13 +104,21 @@ def _closed_return_principal(*, wallet: Wallet, allocation: OrderAllocation, amo
     which p principal, ceil(r × p / a) has been given back — so one return of 1.00 and a hundred of 0.01 give
     the same. Never more than the wallet's own payments have left, nor more than its fair share: refunded plus
     held stays within ceil(paid × unconsumed / credited), so no sequence moves over 0.01 of bonus into principal.
+
+    Nothing spent, nothing kept wins over the running total: the principal the store keeps of the wallet (paid −
+    refunded − held) may never exceed the spend still out once this return is in, so every fen of it can still
+    come back with the goods. Where the running total falls short of that (returns split across the close moved
+    principal by the wallet's split, not the order's share), this return pays the difference, and the return
+    that brings the wallet's last spend back leaves balance + refunds = paid exactly.
     """
     returned_after = allocation.returned + amount
     running = -((-returned_after * allocation.principal) // allocation.amount) - allocation.returned_principal
+    # Payments and allocations of a wallet are written only under its lock, which the caller holds.
     refunded = Payment.objects.filter(wallet=wallet).aggregate(s=Sum("refunded_amount"))["s"] or 0
-    net_spent = OrderAllocation.objects.filter(wallet=wallet).aggregate(
+    still_out = (OrderAllocation.objects.filter(wallet=wallet).aggregate(
         s=Sum(F("principal") + F("bonus") - F("returned_principal") - F("returned_bonus"))
-    )["s"] or 0
-    unconsumed = wallet.credited - (net_spent - amount)
-    fair = split_principal(total=unconsumed, paid=wallet.paid, credited=wallet.credited) - refunded - wallet.principal
-    return max(0, min(running, fair, amount))
+    )["s"] or 0) - amount
+    share = split_principal(total=wallet.credited - still_out, paid=wallet.paid, credited=wallet.credited)
+    fair = share - refunded - wallet.principal
+    owed = (wallet.paid - refunded - wallet.principal) - still_out
+    return max(0, min(max(running, owed), fair, amount))

@@ -282,6 +282,17 @@ def wallet_mark_attention(*, wallet_id: int, exc: Exception, now) -> None:
 # --- the scheduled work --------------------------------------------------------------------
 
 
+def _written_at(now: datetime) -> datetime:
+    """The time a sweep's batch stamps on what it resolves: the sweep's clock, never before the batch is written.
+
+    A sweep judges what is due by the `now` it started with, but a long one writes its last batches well after
+    that; the insights roll-up (refunds/insights.py) closes an hour SETTLE_MARGIN after it ends, so a batch
+    stamped with the start time could land in an hour already rolled up and never be counted. Taken inside each
+    batch's short transaction, so every batch commits within the margin of its stamp.
+    """
+    return max(now, timezone.now())
+
+
 def withdrawal_refund_due(*, now=None, batch_size: int | None = None, max_batches: int | None = None) -> int:
     """Refund every pending request whose hold has ended (`resolution=auto`). Returns how many were refunded.
 
@@ -329,7 +340,7 @@ def _due_rows_refund(due: list[tuple], *, now) -> int:
         return 0
     _close_rows(
         rows=[(wallet_id, *wallets[wallet_id], request_id) for request_id, wallet_id in requests],
-        resolution=Resolution.AUTO, actor_id=None, now=now, created_at=timezone.now(),
+        resolution=Resolution.AUTO, actor_id=None, now=_written_at(now), created_at=timezone.now(),
     )
     transaction.on_commit(partial(_notify_many, "refunded", [request_id for request_id, _ in requests]))
     return len(requests)
@@ -380,6 +391,7 @@ def _wallets_expire(due: list[tuple], *, now) -> int:
     )}
     if not wallets:
         return 0
+    now = _written_at(now)  # from here on, the time these wallets close
     pending = {wallet_id: pk for pk, wallet_id in requests_pending_lock(wallet_ids=list(wallets)).values_list(
         "pk", "wallet_id")}
     empty = [wallet_id for wallet_id, (principal, bonus) in wallets.items()

@@ -204,3 +204,70 @@ def test_reconcile_names_a_gateway_payout_whose_amount_differs_from_the_part(pai
 
     assert code == 1
     assert f"refund {part.refund_id}: succeeded, but the gateway applied {part.amount + 1} of {part.amount}" in err
+
+
+
+
+# --- issue 19: nothing spent, nothing kept -------------------------------------------------------------
+
+
+@pytest.fixture
+def returned_across_a_close(campaign, consumer, staff):
+    """Issue 19's sequence: three orders (0.01, 0.01, 10.00), two returns while open, 72.00 refunded now, the
+    rest returned after the close: every order back, 80.00 refunded."""
+    store = campaign.store
+    wallet = campaign_purchase(campaign=campaign, consumer=consumer)
+    first, second, big = (order_spend(consumer=consumer, store=store, order_ref=ref, amount=amount)
+                          for ref, amount in (("first", 1), ("second", 1), ("big", 1000)))
+    order_return(order=big, consumer=consumer, amount=1)
+    order_return(order=second, consumer=consumer)
+    request = withdrawals.withdrawal_request(wallet=wallet, actor=consumer.user)
+    withdrawals.withdrawal_refund(request=request, actor=staff, seen_principal=7200)
+    order_return(order=big, consumer=consumer)
+    order_return(order=first, consumer=consumer)
+    assert reconcile()[0] == 0
+    return wallet, big
+
+
+def take_from_refund(refund, fen: int) -> None:
+    """Drift no service could cause: a refund, its payment part and the payment all lowered by `fen` alike, so
+    only the rule about what the store keeps can notice."""
+    from django.db.models import F
+
+    from allowance.models import Payment
+    from refunds.models import Refund, RefundAllocation
+
+    part = RefundAllocation.objects.get(refund=refund)
+    Refund.objects.filter(pk=refund.pk).update(amount=F("amount") - fen)
+    RefundAllocation.objects.filter(pk=part.pk).update(amount=F("amount") - fen)
+    Payment.objects.filter(pk=part.payment_id).update(refunded_amount=F("refunded_amount") - fen)
+
+
+def test_reconcile_names_a_wallet_whose_returned_orders_left_principal_with_the_store(returned_across_a_close):
+    from refunds.models import Refund
+
+    # Given every order of the wallet returned, and one fen of a return's refund taken away by hand
+    wallet, big = returned_across_a_close
+    take_from_refund(Refund.objects.get(order=big), 1)
+    # When reconcile runs
+    code, _, err = reconcile()
+    # Then it fails and names the wallet that kept a fen of principal for goods it took back
+    assert code == 1
+    assert (f"wallet {wallet.pk}: every order that spent from it is returned, but balance + refunds are 7999 of "
+            f"8000 paid (nothing spent, nothing kept)") in err
+
+
+def test_reconcile_names_a_wallet_keeping_more_principal_than_its_unreturned_spend(closed_with_returns):
+    from refunds.models import Refund
+
+    # Given the closed wallet's order returned but for 0.01, and 0.02 of that return's refund taken away by hand:
+    # the store keeps 0.02 of principal, only 0.01 of goods is left to come back
+    wallet, order = closed_with_returns
+    order_return(order=order, consumer=order.consumer, amount=8899)
+    assert reconcile()[0] == 0
+    take_from_refund(Refund.objects.filter(order=order).latest("pk"), 2)
+    # When reconcile runs, then it names the wallet before the last return could hide it
+    code, _, err = reconcile()
+    assert code == 1
+    assert (f"wallet {wallet.pk}: the store keeps 2 of principal but only 1 of spend is left to return "
+            f"(nothing spent, nothing kept)") in err

@@ -1,6 +1,6 @@
 """Check every wallet against its ledger and its payments, every order's returns, every consumer's refunds and
-every refund against its payments and the gateway, both ways; count rows marked for attention; exit non-zero on
-drift.
+every refund against its payments and the gateway, both ways; check that no wallet whose orders came back leaves
+principal with the store; count rows marked for attention; exit non-zero on drift.
 
 It reads the lagging side (core/db.py: the replica if there is one, else a streaming connection, else the
 primary) in one REPEATABLE READ snapshot, so every figure is of the same moment; the gateway's books are read
@@ -64,7 +64,9 @@ def _findings(gateway, books) -> list[str]:
         if pay.refunded_amount > pay.amount:
             findings.append(f"payment {pay.pk}: refunded {pay.refunded_amount} of {pay.amount}")
     findings += _open_wallet_findings()
-    findings += _return_findings()
+    kept = _principal_kept()
+    findings += _nothing_kept_findings(kept)
+    findings += _return_findings(kept)
     findings += _consumer_findings()
     findings += _gateway_findings(gateway, books)
     findings += _attention_findings()
@@ -82,9 +84,35 @@ def _open_wallet_findings() -> list[str]:
     ]
 
 
-def _return_findings() -> list[str]:
+def _principal_kept() -> dict[int, tuple[int, int, int]]:
+    """{wallet: (principal paid, balance principal + refunds, spend not yet returned)} of every wallet."""
+    refunded = dict(Refund.objects.values_list("wallet").annotate(s=Sum("amount")))
+    out = dict(OrderAllocation.objects.values_list("wallet").annotate(
+        s=Sum(F("principal") + F("bonus") - F("returned_principal") - F("returned_bonus"))))
+    return {pk: (paid, principal + refunded.get(pk, 0), out.get(pk, 0))
+            for pk, paid, principal in Wallet.objects.values_list("pk", "paid", "principal").iterator(chunk_size=5000)}
+
+
+def _nothing_kept_findings(kept: dict[int, tuple[int, int, int]]) -> list[str]:
+    """Nothing spent, nothing kept (SPEC §3): the principal the store keeps of a wallet (paid − balance − refunds)
+    is never more than the spend still to be returned, and once every order that spent from the wallet is
+    returned in full, balance + refunds = paid."""
+    findings = []
+    for pk, (paid, got, still_out) in sorted(kept.items()):
+        if still_out == 0 and got != paid:
+            findings.append(f"wallet {pk}: every order that spent from it is returned, but balance + refunds are "
+                            f"{got} of {paid} paid (nothing spent, nothing kept)")
+        elif paid - got > still_out:
+            findings.append(f"wallet {pk}: the store keeps {paid - got} of principal but only {still_out} of spend is "
+                            f"left to return (nothing spent, nothing kept)")
+    return findings
+
+
+def _return_findings(kept: dict[int, tuple[int, int, int]]) -> list[str]:
     """Per order, returned <= taken (in all and per wallet), and the principal its returns to a closed wallet
-    gave back within the running-total rule ceil(r × p / a) of the allocation (SPEC §3)."""
+    gave back within the running-total rule ceil(r × p / a) of the allocation (SPEC §3) — or beyond it only where
+    "nothing spent, nothing kept" made a return pay the difference, which leaves the store keeping exactly the
+    wallet's spend still to be returned."""
     findings = []
     given = {(order, wallet): s for order, wallet, s in Refund.objects.filter(kind=Refund.Kind.RETURN)
              .values_list("order", "wallet").annotate(s=Sum("amount"))}
@@ -95,7 +123,8 @@ def _return_findings() -> list[str]:
             findings.append(f"order {a.order_id}: wallet {a.wallet_id} got back {a.returned} but the order took {a.amount}")
         rule = -((-a.returned * a.principal) // a.amount) if a.amount else 0
         back = given.get((a.order_id, a.wallet_id), 0)
-        if back > rule:
+        paid, got, still_out = kept[a.wallet_id]
+        if back > rule and paid - got != still_out:
             findings.append(f"order {a.order_id}: returns to wallet {a.wallet_id} refunded {back} of principal, "
                             f"the running-total rule allows {rule}")
     for pk, amount, returned in Order.objects.values_list("pk", "amount", "returned_amount").iterator(chunk_size=5000):
