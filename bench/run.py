@@ -234,6 +234,8 @@ def main() -> None:
     parser.add_argument("--insights-wallets", type=int, default=1_000_000,
                         help="wallets in the store for insights (taken from the search data when equal)")
     parser.add_argument("--insights-samples", type=int, default=30)
+    parser.add_argument("--insights-hot-wallets", type=int, default=1_000_000,
+                        help="wallets whose purchase, spend and refund all happened in the current hour (phase 6b)")
     parser.add_argument("--only", default="sweep,flat,search,insights,api,rss,settle,flash")
     parser.add_argument("--profile", help="record a py-spy profile of our sweep to this file")
     parser.add_argument("--plot", default=str(ROOT / "docs" / "sweep_vs_n.png"))
@@ -270,6 +272,7 @@ def main() -> None:
         from bench import insights
 
         insights.phase_insights(args, RESULTS, fresh, say)
+        insights.phase_insights_hot_hour(args, RESULTS, say)
     if "api" in phases:
         from bench import api
 
@@ -296,7 +299,7 @@ def main() -> None:
     for name in ["sweep_per_s", "sweep_ceiling_one_per_s", "sweep_ceiling_batched_per_s", "sweep_ratio",
                  "sweep_flatness", "sweep_ceiling_flatness", "sweep_peak_rss_mb", "api_withdraw_per_s", "api_trivial_per_s",
                  "api_withdraw_ratio", "api_withdraw_p99_ms", "api_withdraw_cpu_ms", "api_trivial_cpu_ms", "search_exact_p95_ms", "search_prefix_p95_ms",
-                 "insights_p95_ms", "insights_first_ms"] + settle.RESULT_NAMES + flash.RESULT_NAMES:
+                 "insights_p95_ms", "insights_first_ms", "insights_hot_hour_p95_ms"] + settle.RESULT_NAMES + flash.RESULT_NAMES:
         if name in RESULTS:
             value = RESULTS[name]
             say(f"RESULT {name} {value:.3f}" if value < 10 else f"RESULT {name} {value:.0f}")
