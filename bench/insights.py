@@ -12,6 +12,27 @@ import time
 from django.db import connection
 
 
+def _check_against_ledger(total) -> None:
+    """The figures agree with the ledger and the wallets: sold count and principal, outstanding principal."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*), sum(principal_delta) FROM allowance_ledgerentry WHERE kind = 'top_up'")
+        count, principal = cur.fetchone()
+        cur.execute("SELECT sum(principal) FROM allowance_wallet WHERE status <> 'closed'")
+        outstanding = cur.fetchone()[0] or 0
+    assert (total.sold_count, total.sold_principal, total.outstanding_principal) == (count, principal, outstanding), (
+        "insights disagree with the ledger")
+
+
+def _timed(call, samples: int) -> list[float]:
+    """`samples` timings of `call` in ms; returns their percentiles (q[49] the median, q[94] the 95th)."""
+    times = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.quantiles(times, n=100, method="inclusive")
+
+
 def phase_insights(args, results: dict, fresh, say) -> None:
     from django.contrib.auth import get_user_model
 
@@ -34,24 +55,13 @@ def phase_insights(args, results: dict, fresh, say) -> None:
     insights = insights_for_staff(user=staff, start=start, end=end)
     first_ms = (time.perf_counter() - first) * 1000
     total = insights.total
-    with connection.cursor() as cur:  # the figures agree with the ledger and the wallets
-        cur.execute("SELECT count(*), sum(principal_delta) FROM allowance_ledgerentry WHERE kind = 'top_up'")
-        count, principal = cur.fetchone()
-        cur.execute("SELECT sum(principal) FROM allowance_wallet WHERE status <> 'closed'")
-        outstanding = cur.fetchone()[0]
-    assert (total.sold_count, total.sold_principal, total.outstanding_principal) == (count, principal, outstanding), (
-        "insights disagree with the ledger")
+    _check_against_ledger(total)
     say(f"  figures: sold {total.sold_count:,}, spent {total.spent / 100:,.2f}, outstanding "
         f"{total.outstanding_principal / 100:,.2f}, withdrawals {total.withdrawals}")
 
-    samples = []
-    for _ in range(args.insights_samples):
-        started = time.perf_counter()
-        insights_for_staff(user=staff, start=start, end=end)
-        samples.append((time.perf_counter() - started) * 1000)
-    q = statistics.quantiles(samples, n=100, method="inclusive")
+    q = _timed(lambda: insights_for_staff(user=staff, start=start, end=end), args.insights_samples)
     say(f"  insights_for_staff: first (rolls {have:,} wallets' days up) {first_ms:.0f} ms, then p50 {q[49]:.0f} ms, p95 {q[94]:.0f} ms "
-        f"({len(samples)} samples)")
+        f"({args.insights_samples} samples)")
     with connection.cursor() as cur:  # where the time goes, per query
         for name, sql in _EXPLAINED.items():
             cur.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, {"campaign_id": insights.campaigns[0].campaign.pk})
@@ -87,22 +97,11 @@ def phase_insights_hot_hour(args, results: dict, say) -> None:
     staff = get_user_model().objects.get(username="bench-staff")
     start, end = insights_default_range()
     total = insights_for_staff(user=staff, start=start, end=end).total  # rolls up the settled hours (none)
-    with connection.cursor() as cur:
-        cur.execute("SELECT count(*), sum(principal_delta) FROM allowance_ledgerentry WHERE kind = 'top_up'")
-        count, principal = cur.fetchone()
-        cur.execute("SELECT sum(principal) FROM allowance_wallet WHERE status <> 'closed'")
-        outstanding = cur.fetchone()[0] or 0
-    assert (total.sold_count, total.sold_principal, total.outstanding_principal) == (count, principal, outstanding), (
-        "insights disagree with the ledger")
-    samples = []
-    for _ in range(args.insights_samples):
-        began = time.perf_counter()
-        insights_for_staff(user=staff, start=start, end=end)
-        samples.append((time.perf_counter() - began) * 1000)
-    q = statistics.quantiles(samples, n=100, method="inclusive")
+    _check_against_ledger(total)
+    q = _timed(lambda: insights_for_staff(user=staff, start=start, end=end), args.insights_samples)
     say(f"  figures: sold {total.sold_count:,}, spent {total.spent / 100:,.2f}, refunded "
         f"{total.withdrawn_principal / 100:,.2f}; insights_for_staff p50 {q[49]:.0f} ms, p95 {q[94]:.0f} ms "
-        f"({len(samples)} samples)")
+        f"({args.insights_samples} samples)")
     results["insights_hot_hour_p95_ms"] = q[94]
 
 
