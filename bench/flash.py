@@ -78,10 +78,16 @@ def _every_buyer_answered(buyers: int, stall_seconds: float = 30):
         with connection.cursor() as cur:
             cur.execute("SELECT count(*) FROM allowance_idempotencykey WHERE status_code IS NOT NULL")
             count = cur.fetchone()[0]
+            # How many of the database's other sessions wait on a lock (the campaign row's queue) right now.
+            cur.execute("SELECT count(*) FILTER (WHERE wait_event_type = 'Lock'), count(*) FILTER (WHERE state ="
+                        " 'active') FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            if count < buyers:
+                check.lock_waits.append(cur.fetchone())
         if count != seen["count"]:
             seen.update(count=count, at=time.monotonic())
         return count >= buyers or time.monotonic() - seen["at"] > stall_seconds
 
+    check.lock_waits = []
     return check
 
 
@@ -174,7 +180,9 @@ def phase_flash(args, results: dict, say, bench_env) -> None:
             data.write_text("".join(f"{token} {cid}\n" for token, cid in fx["rows"]))
             _wait_until_up(port, server)
             started = datetime.now(tz.utc)
-            r = _wrk("flash.lua", data, 600, connections, port, str(fx["flash_id"]), until=_every_buyer_answered(buyers))
+            until = _every_buyer_answered(buyers)
+            r = _wrk("flash.lua", data, 600, connections, port, str(fx["flash_id"]), until=until)
+            waits = until.lock_waits or [(0, 0)]
             counts = dict(re.findall(r"(\w+)=(\d+)", re.search(r"^FLASH (.*)$", r["output"], re.M).group(1)))
             counts = {k: int(v) for k, v in counts.items()}
             ours = _outcome(fx["flash_id"], started)
@@ -185,6 +193,8 @@ def phase_flash(args, results: dict, say, bench_env) -> None:
                 f"{ours['rate']:,.0f}/s; answers: {counts['sold']:,} 201, {counts['sold_out']:,} 409 out_of_stock, "
                 f"{counts['refused']:,} other 4xx, {counts['failed']:,} 5xx; p50 {r['p50']:.0f} ms, p99 {r['p99']:.0f} ms"
                 + (f"; socket errors {r['socket_errors']}" if r["socket_errors"] else ""))
+            say(f"  {' ' * 16}sessions waiting on a lock: {sum(w[0] for w in waits) / len(waits):.2f} of "
+                f"{sum(w[1] for w in waits) / len(waits):.2f} active (mean of {len(waits)} samples, every 0.2 s)")
             say("  " + " " * 16 + "CPU per request: " + ", ".join(f"{k} {v:.2f}" for k, v in r["cpu_ms"].items()) + " ms")
 
             fx = _setup(buyers, stock)
