@@ -35,6 +35,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--flash-connections", type=lambda s: [int(x) for x in s.split(",") if x], default=[32, 64],
                         help="wrk and pgbench connections; the RESULT lines are the last value's, the plot has all")
     parser.add_argument("--flash-plot", default="", help="plot throughput against connections to this PNG")
+    parser.add_argument("--flash-before", default="", type=lambda s: {int(k): float(v) for k, v in
+                                                                      (x.split(":") for x in s.split(",") if x)},
+                        help="an earlier run's throughput to draw beside this one, e.g. 16:18,32:13,64:12")
 
 
 def _setup(buyers: int, stock: int) -> dict:
@@ -214,10 +217,10 @@ def phase_flash(args, results: dict, say, bench_env) -> None:
     finally:
         gunicorn_stop(server)
     if args.flash_plot:
-        _plot(Path(args.flash_plot), stock, buyers, say)
+        _plot(Path(args.flash_plot), stock, buyers, say, before=args.flash_before)
 
 
-def _plot(path: Path, stock: int, buyers: int, say) -> None:
+def _plot(path: Path, stock: int, buyers: int, say, before=None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -227,6 +230,9 @@ def _plot(path: Path, stock: int, buyers: int, say) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(cs, [CURVE[c]["ours"] for c in cs], "o-", label="purchase API (gunicorn + wrk)")
     ax.plot(cs, [CURVE[c]["ceiling"] for c in cs], "s--", color="grey", label="hand-written SQL (pgbench)")
+    if before:
+        bs = sorted(before)
+        ax.plot(bs, [before[c] for c in bs], "x:", color="tab:red", label="before (--flash-before)")
     for c in cs:
         ax.annotate(f"{CURVE[c]['ours']:.0f}/s", (c, CURVE[c]["ours"]), textcoords="offset points", xytext=(4, 6),
                     fontsize=8)
