@@ -1,12 +1,25 @@
 """Row locks of the allowance tables (campaign, order, wallet, payment). The order across apps is in
 `core/locks.py`: campaign → order → wallet → request → payment. Call these inside `transaction.atomic()`."""
 
+from django.db.models import F, Q
+
 from allowance.models import Campaign, Order, Payment, Wallet
 
 
 def campaign_lock(*, id: int) -> Campaign:
-    """The campaign row; it serialises purchases of that campaign (stock, per-consumer limit)."""
+    """The campaign row, for changing the campaign itself (ending it)."""
     return Campaign.objects.select_for_update(of=("self",)).get(pk=id)
+
+
+def campaign_stock_take(*, id: int, now) -> bool:
+    """Count one sale of the campaign if it is on sale at `now` and has stock left: one conditional UPDATE, which
+    locks the row until the commit. False (nothing changed) when it is sold out or no longer on sale.
+
+    A purchase calls this last, just before its commit, so every buyer of a campaign holds its row only for the
+    commit (docs/perf.md, the flash sale); nothing locks a wallet or a consumer while holding a campaign row."""
+    on_sale = Q(ended_at__isnull=True, starts_at__lte=now, ends_at__gt=now)
+    has_stock = Q(stock__isnull=True) | Q(sold_count__lt=F("stock"))
+    return Campaign.objects.filter(on_sale & has_stock, pk=id).update(sold_count=F("sold_count") + 1) == 1
 
 
 def order_lock(*, id: int) -> Order:
@@ -32,7 +45,7 @@ def wallet_lock(*, id: int, related=()) -> Wallet:
 
 
 def open_wallet_lock(*, consumer, campaign) -> Wallet | None:
-    """The consumer's open (not closed) wallet of a campaign, if there is one; called with the campaign locked."""
+    """The consumer's open (not closed) wallet of a campaign, if there is one; called with the consumer locked."""
     return (Wallet.objects.select_for_update(of=("self",)).filter(consumer=consumer, campaign=campaign)
             .exclude(status=Wallet.Status.CLOSED).first())
 

@@ -22,6 +22,7 @@ from allowance.models import (
     split_principal,
 )
 from core.money import fen_to_yuan
+from consumers.locks import consumer_lock
 from consumers.models import Consumer
 from merchants.selectors import store_staff_check
 
@@ -155,19 +156,24 @@ def _campaign_end(*, campaign: Campaign, actor, by_admin: bool) -> Campaign:
 
 def campaign_purchase(*, campaign: Campaign, consumer: Consumer, now=None) -> Wallet:
     """Buy a campaign: the sandbox payment succeeds at once and tops up the consumer's open wallet of it, or
-    opens a new wallet (the first purchase, or after the last one closed). The limit counts every purchase."""
+    opens a new wallet (the first purchase, or after the last one closed). The limit counts every purchase.
+
+    The consumer's row queues that consumer's purchases (limit, one open wallet); the stock is taken last, with
+    one conditional UPDATE just before the commit, so a sale's buyers queue on the campaign row only for their
+    commits (docs/perf.md, the flash sale). A buyer refused there leaves nothing: the transaction rolls back."""
     now = now or timezone.now()
     with transaction.atomic():
-        # The campaign row serialises purchases of it: stock and per-consumer limit are checked under lock.
-        campaign = locks.campaign_lock(id=campaign.pk)
+        campaign = Campaign.objects.get(pk=campaign.pk)  # read, not locked: the stock take below re-checks it
         if not campaign.is_on_sale(now):
             raise errors.CampaignNotActive()
+        # Sold is only ever counted up, so a campaign seen sold out is sold out: refuse before locking anything.
         if campaign.stock is not None and campaign.sold_count >= campaign.stock:
             raise errors.OutOfStock()
+        consumer_lock(id=consumer.pk)
         bought = Payment.objects.filter(consumer=consumer, campaign=campaign).count()
         if bought >= campaign.per_consumer_limit:
             raise errors.PurchaseLimitReached(limit=campaign.per_consumer_limit)
-        # The locked campaign row serialises this with every other purchase of it, so two open wallets of one
+        # The locked consumer row serialises this with the consumer's other purchases, so two open wallets of one
         # (consumer, campaign) cannot both be created; the partial unique constraint is the last line.
         wallet = locks.open_wallet_lock(consumer=consumer, campaign=campaign)
         if wallet is not None and wallet.status == Wallet.Status.FROZEN:
@@ -176,8 +182,9 @@ def campaign_purchase(*, campaign: Campaign, consumer: Consumer, now=None) -> Wa
             # A closed wallet stays closed: this purchase opens a new one (SPEC §1).
             wallet = Wallet.objects.create(consumer=consumer, campaign=campaign, store_id=campaign.store_id,
                                            valid_until=campaign.valid_until)
-        # The sandbox charge completes at once with no I/O, so it may run under the lock; a real provider's
-        # checkout would instead create a pending payment here and confirm it from its callback.
+        # The sandbox charge completes at once with no I/O and is undone with the transaction if the stock is
+        # gone; a real provider's checkout would instead create a pending payment here and confirm it from its
+        # callback, taking the stock then.
         charge = get_gateway().charge(key=f"topup-{uuid.uuid4().hex}", amount=campaign.pay_amount)
         payment = Payment.objects.create(
             consumer=consumer, wallet=wallet, campaign=campaign, amount=campaign.pay_amount,
@@ -192,8 +199,10 @@ def campaign_purchase(*, campaign: Campaign, consumer: Consumer, now=None) -> Wa
             wallet=wallet, kind=LedgerEntry.Kind.TOP_UP, principal_delta=principal_delta,
             bonus_delta=bonus_delta, payment=payment, actor=consumer.user,
         )
-        campaign.sold_count += 1
-        campaign.save(update_fields=["sold_count"])
+        if not locks.campaign_stock_take(id=campaign.pk, now=now):
+            # Sold out (or ended) while this purchase was being written: the error rolls all of it back.
+            campaign.refresh_from_db(fields=["stock", "sold_count", "ended_at"])
+            raise errors.CampaignNotActive() if not campaign.is_on_sale(now) else errors.OutOfStock()
     return wallet
 
 

@@ -73,15 +73,26 @@ def _cpu_ticks() -> tuple[Counter, int]:
     return by_role, sum(cpu) - cpu[3] - cpu[4]  # all but idle and iowait
 
 
-def _wrk(script: str, data: Path, seconds: int, connections: int, port: int, *extra) -> dict:
+def _wrk(script: str, data: Path, seconds: int, connections: int, port: int, *extra, until=None) -> dict:
+    """One wrk run of `seconds`; with `until` (a callable), stopped early (SIGINT: wrk prints its figures) as
+    soon as `until()` is true — wrk's own clock always runs the whole duration."""
     threads = min(2, os.cpu_count() or 2)
     roles_before, machine_before = _cpu_ticks()
     wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = subprocess.run(
+    process = subprocess.Popen(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s",
          "-s", str(LUA / script), f"http://127.0.0.1:{port}", "--", str(data), str(threads), *extra],
-        capture_output=True, text=True, check=True,
-    ).stdout
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    if until is not None:
+        while process.poll() is None and not until():
+            time.sleep(0.2)
+        time.sleep(1)  # the last answers are committed before they are sent: let wrk read them
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+    out, err = process.communicate()
+    if process.returncode:
+        raise SystemExit(f"wrk failed ({process.returncode}):\n{out[-2000:]}\n{err[-2000:]}")
     roles_after, machine_after = _cpu_ticks()
     wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
 
@@ -106,6 +117,7 @@ def _wrk(script: str, data: Path, seconds: int, connections: int, port: int, *ex
         "p50": ms("50"), "p99": ms("99"),
         "non2xx": int(non2xx.group(1)) if non2xx else 0,
         "socket_errors": errors.group(1) if errors else "",
+        "output": out,
     }
 
 
@@ -138,6 +150,27 @@ def _wait_until_up(port: int, process) -> None:
     raise SystemExit("gunicorn did not answer within 60 s")
 
 
+def gunicorn_start(args, bench_env, *, port: int, log: Path, extra=(), **env_extra):
+    """gunicorn as production runs it (config/gunicorn.py), with the worker flags, on `port`, in its own session."""
+    workers = args.api_workers or 2 * (os.cpu_count() or 1) + 1
+    env = bench_env(THROTTLE_MONEY_RATE="10000000/min", CONN_MAX_AGE="600", WEB_CONCURRENCY=str(workers),
+                    WEB_WORKER_CLASS=args.api_worker_class,
+                    # sync with threads > 1 is gthread
+                    WEB_THREADS=str(args.api_threads if args.api_worker_class == "gthread" else 1),
+                    WEB_BIND=f"127.0.0.1:{port}", WEB_LOG_LEVEL="warning", WEB_TIMEOUT="60", **env_extra)
+    return subprocess.Popen(
+        [str(Path(os.sys.executable).with_name("gunicorn")), "-c", "config/gunicorn.py", *extra, "config.wsgi:application"],
+        env=env, cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.DEVNULL, stderr=log.open("w"),
+        start_new_session=True,
+    )
+
+
+def gunicorn_stop(server) -> None:
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
 def phase_api(args, results: dict, fresh, say, bench_env) -> None:
     from bench.run import BASE_PORT
 
@@ -165,15 +198,7 @@ def phase_api(args, results: dict, fresh, say, bench_env) -> None:
         path.write_text("".join(f"{t} {w}\n" for t, w in rows[n * per_round : (n + 1) * per_round]))
 
     port = BASE_PORT
-    env = bench_env(THROTTLE_MONEY_RATE="10000000/min", CONN_MAX_AGE="600", WEB_CONCURRENCY=str(workers),
-                    WEB_WORKER_CLASS=worker_class,
-                    WEB_THREADS=str(threads if worker_class == "gthread" else 1),  # sync with threads > 1 is gthread
-                    WEB_BIND=f"127.0.0.1:{port}", WEB_LOG_LEVEL="warning", WEB_TIMEOUT="60")
-    server = subprocess.Popen(
-        [str(Path(os.sys.executable).with_name("gunicorn")), "-c", "config/gunicorn.py", "config.wsgi:application"],
-        env=env, cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.DEVNULL, stderr=tmp.joinpath("gunicorn.log").open("w"),
-        start_new_session=True,
-    )
+    server = gunicorn_start(args, bench_env, port=port, log=tmp / "gunicorn.log")
     pending_before = _pending()
     try:
         _wait_until_up(port, server)
@@ -221,6 +246,4 @@ def phase_api(args, results: dict, fresh, say, bench_env) -> None:
             api_wallets_per_s=figures["GET /api/v1/wallets/"]["rps"],
         )
     finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+        gunicorn_stop(server)

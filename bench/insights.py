@@ -12,6 +12,27 @@ import time
 from django.db import connection
 
 
+def _check_against_ledger(total) -> None:
+    """The figures agree with the ledger and the wallets: sold count and principal, outstanding principal."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*), sum(principal_delta) FROM allowance_ledgerentry WHERE kind = 'top_up'")
+        count, principal = cur.fetchone()
+        cur.execute("SELECT sum(principal) FROM allowance_wallet WHERE status <> 'closed'")
+        outstanding = cur.fetchone()[0] or 0
+    assert (total.sold_count, total.sold_principal, total.outstanding_principal) == (count, principal, outstanding), (
+        "insights disagree with the ledger")
+
+
+def _timed(call, samples: int) -> list[float]:
+    """`samples` timings of `call` in ms; returns their percentiles (q[49] the median, q[94] the 95th)."""
+    times = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.quantiles(times, n=100, method="inclusive")
+
+
 def phase_insights(args, results: dict, fresh, say) -> None:
     from django.contrib.auth import get_user_model
 
@@ -34,24 +55,13 @@ def phase_insights(args, results: dict, fresh, say) -> None:
     insights = insights_for_staff(user=staff, start=start, end=end)
     first_ms = (time.perf_counter() - first) * 1000
     total = insights.total
-    with connection.cursor() as cur:  # the figures agree with the ledger and the wallets
-        cur.execute("SELECT count(*), sum(principal_delta) FROM allowance_ledgerentry WHERE kind = 'top_up'")
-        count, principal = cur.fetchone()
-        cur.execute("SELECT sum(principal) FROM allowance_wallet WHERE status <> 'closed'")
-        outstanding = cur.fetchone()[0]
-    assert (total.sold_count, total.sold_principal, total.outstanding_principal) == (count, principal, outstanding), (
-        "insights disagree with the ledger")
+    _check_against_ledger(total)
     say(f"  figures: sold {total.sold_count:,}, spent {total.spent / 100:,.2f}, outstanding "
         f"{total.outstanding_principal / 100:,.2f}, withdrawals {total.withdrawals}")
 
-    samples = []
-    for _ in range(args.insights_samples):
-        started = time.perf_counter()
-        insights_for_staff(user=staff, start=start, end=end)
-        samples.append((time.perf_counter() - started) * 1000)
-    q = statistics.quantiles(samples, n=100, method="inclusive")
+    q = _timed(lambda: insights_for_staff(user=staff, start=start, end=end), args.insights_samples)
     say(f"  insights_for_staff: first (rolls {have:,} wallets' days up) {first_ms:.0f} ms, then p50 {q[49]:.0f} ms, p95 {q[94]:.0f} ms "
-        f"({len(samples)} samples)")
+        f"({args.insights_samples} samples)")
     with connection.cursor() as cur:  # where the time goes, per query
         for name, sql in _EXPLAINED.items():
             cur.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, {"campaign_id": insights.campaigns[0].campaign.pk})
@@ -59,6 +69,40 @@ def phase_insights(args, results: dict, fresh, say) -> None:
             say(f"    {name}: {plan['Execution Time']:.0f} ms ({plan['Plan']['Node Type']})")
     results["insights_p95_ms"] = q[94]
     results["insights_first_ms"] = first_ms
+
+
+def phase_insights_hot_hour(args, results: dict, say) -> None:
+    """`insights_hot_hour_p95_ms`: the same selector over N wallets whose purchase, spend and (for half of them)
+    refund all happened in the last few minutes — a mass sale, a mass auto-refund — so nothing of it has settled:
+    every call reads the whole hour's activity live."""
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from bench import seed
+    from refunds.insights import insights_default_range, insights_for_staff
+
+    wallets = args.insights_hot_wallets
+    say(f"\n== 6b. Insights in a busy hour: {wallets:,} wallets bought, spent and half of them refunded in the "
+        f"last 10 minutes ==")
+    started = time.perf_counter()
+    now = timezone.now()
+    seed.reset()
+    ids = seed.fixtures()
+    seed.seed(ids=ids, lo=1, hi=wallets, kind_sql="CASE WHEN mod(i, 2) = 0 THEN 'refunded' ELSE 'consumed' END",
+              now=now, bought_at=now - timedelta(minutes=10), refunded_at=now - timedelta(minutes=5))
+    connection.close()
+    say(f"  set-up: {time.perf_counter() - started:.1f}s (not timed)")
+    staff = get_user_model().objects.get(username="bench-staff")
+    start, end = insights_default_range()
+    total = insights_for_staff(user=staff, start=start, end=end).total  # rolls up the settled hours (none)
+    _check_against_ledger(total)
+    q = _timed(lambda: insights_for_staff(user=staff, start=start, end=end), args.insights_samples)
+    say(f"  figures: sold {total.sold_count:,}, spent {total.spent / 100:,.2f}, refunded "
+        f"{total.withdrawn_principal / 100:,.2f}; insights_for_staff p50 {q[49]:.0f} ms, p95 {q[94]:.0f} ms "
+        f"({args.insights_samples} samples)")
+    results["insights_hot_hour_p95_ms"] = q[94]
 
 
 _EXPLAINED = {

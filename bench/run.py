@@ -1,8 +1,9 @@
 """`make bench`: the refund sweep, the API, merchant search and campaign insights, each against its ceiling or target.
 
     python -m bench.run [--n 100000] [--flat-due 10000] [--flat-background 1000000] [--rss-n 100000]
-                        [--api-seconds 15] [--only sweep,flat,search,insights,api,rss,settle]
+                        [--api-seconds 15] [--only sweep,flat,search,insights,api,rss,settle,flash]
                         [--drain-n 20000] [--settle-n 100000] [--settle-curve 10000,1000000]   (bench/settle.py)
+                        [--flash-buyers 20000] [--flash-stock 5000] [--flash-connections 32,64]   (bench/flash.py)
 
 Needs PostgreSQL (BENCH_DATABASE_URL, default the `sa_bench` database) and Redis (BENCH_REDIS_URL, default DB 5).
 The benchmark owns that database: it empties it between variants. Set-up is never timed. Ends with one
@@ -233,13 +234,17 @@ def main() -> None:
     parser.add_argument("--insights-wallets", type=int, default=1_000_000,
                         help="wallets in the store for insights (taken from the search data when equal)")
     parser.add_argument("--insights-samples", type=int, default=30)
-    parser.add_argument("--only", default="sweep,flat,search,insights,api,rss,settle")
+    parser.add_argument("--insights-hot-wallets", type=int, default=1_000_000,
+                        help="wallets whose purchase, spend and refund all happened in the current hour (phase 6b)")
+    parser.add_argument("--only", default="sweep,flat,search,insights,api,rss,settle,flash")
     parser.add_argument("--profile", help="record a py-spy profile of our sweep to this file")
     parser.add_argument("--plot", default=str(ROOT / "docs" / "sweep_vs_n.png"))
     parser.add_argument("--keep", action="store_true", help="leave the data in the database afterwards")
-    from bench import settle
+    from bench import flash, settle
 
     settle.add_arguments(parser)
+    flash.add_arguments(parser)
+    parser.set_defaults(flash_plot=str(ROOT / "docs" / "flash_vs_connections.png"))
     args = parser.parse_args()
     phases = args.only.split(",")
 
@@ -271,6 +276,7 @@ def main() -> None:
         from bench import insights
 
         insights.phase_insights(args, RESULTS, fresh, say)
+        insights.phase_insights_hot_hour(args, RESULTS, say)
     if "api" in phases:
         from bench import api
 
@@ -284,6 +290,8 @@ def main() -> None:
                 CURVE[n] = sweep_ours(f"{n:,} due")["seconds"]
     if "settle" in phases:
         settle.phase(args, RESULTS, say, bench_env, broker_flush, fresh, sweep_ours)
+    if "flash" in phases:
+        flash.phase_flash(args, RESULTS, say, bench_env)
     if CURVE:
         say("\n== plot ==")
         plot_curve(Path(args.plot))
@@ -295,7 +303,7 @@ def main() -> None:
     for name in ["sweep_per_s", "sweep_ceiling_one_per_s", "sweep_ceiling_batched_per_s", "sweep_ratio",
                  "sweep_flatness", "sweep_ceiling_flatness", "sweep_peak_rss_mb", "api_withdraw_per_s", "api_trivial_per_s",
                  "api_withdraw_ratio", "api_withdraw_p99_ms", "api_withdraw_cpu_ms", "api_trivial_cpu_ms", "search_exact_p95_ms", "search_prefix_p95_ms",
-                 "insights_p95_ms", "insights_first_ms"] + settle.RESULT_NAMES:
+                 "insights_p95_ms", "insights_first_ms", "insights_hot_hour_p95_ms"] + settle.RESULT_NAMES + flash.RESULT_NAMES:
         if name in RESULTS:
             value = RESULTS[name]
             say(f"RESULT {name} {value:.3f}" if value < 10 else f"RESULT {name} {value:.0f}")

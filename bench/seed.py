@@ -93,10 +93,10 @@ SELECT i, k AS kind,
 FROM (SELECT i, {kind} AS k FROM generate_series(%(lo)s, %(hi)s) AS i) g;
 
 INSERT INTO auth_user (id, password, is_superuser, username, first_name, last_name, email, is_staff, is_active, date_joined)
-SELECT uid, %(password)s, false, %(prefix)s || i, '', '', '', false, true, %(now)s - interval '3 days' FROM seed;
+SELECT uid, %(password)s, false, %(prefix)s || i, '', '', '', false, true, %(bought_at)s FROM seed;
 
 INSERT INTO consumers_consumer (id, user_id, account_name, account_key, created_at)
-SELECT cid, uid, %(prefix)s || i, lower(%(prefix)s || i), %(now)s - interval '3 days' FROM seed;
+SELECT cid, uid, %(prefix)s || i, lower(%(prefix)s || i), %(bought_at)s FROM seed;
 
 INSERT INTO allowance_wallet (id, consumer_id, campaign_id, store_id, paid, credited, principal, bonus, status,
                               valid_until, created_at, closed_at, attention_reason)
@@ -104,18 +104,18 @@ SELECT wid, cid, %(campaign_id)s, %(store_id)s, {PAY}, {CREDIT},
        CASE WHEN kind = 'refunded' THEN 0 ELSE {PRINCIPAL} END,
        CASE WHEN kind = 'refunded' THEN 0 ELSE {BONUS} END,
        CASE WHEN kind IN ('due', 'held') THEN 'frozen' WHEN kind = 'refunded' THEN 'closed' ELSE 'active' END,
-       %(valid_until)s, %(now)s - interval '3 days',
+       %(valid_until)s, %(bought_at)s,
        CASE WHEN kind = 'refunded' THEN %(now)s - interval '1 day' END, ''
 FROM seed;
 
 INSERT INTO allowance_payment (id, consumer_id, wallet_id, campaign_id, amount, credit_amount, refunded_amount, status,
                                gateway, gateway_reference, created_at)
 SELECT pid, cid, wid, %(campaign_id)s, {PAY}, {CREDIT}, CASE WHEN kind = 'refunded' THEN {PRINCIPAL} ELSE 0 END,
-       'succeeded', 'sandbox', 'pay_bench_' || pid, %(now)s - interval '3 days'
+       'succeeded', 'sandbox', 'pay_bench_' || pid, %(bought_at)s
 FROM seed;
 
 INSERT INTO allowance_order (id, consumer_id, store_id, order_ref, amount, returned_amount, created_at)
-SELECT oid, cid, %(store_id)s, 'bench-' || oid, {SPEND}, 0, %(now)s - interval '3 days' FROM seed;
+SELECT oid, cid, %(store_id)s, 'bench-' || oid, {SPEND}, 0, %(bought_at)s FROM seed;
 
 INSERT INTO allowance_orderallocation (order_id, wallet_id, principal, bonus, returned_principal, returned_bonus)
 SELECT oid, wid, {SPENT_PRINCIPAL}, {SPENT_BONUS}, 0, 0 FROM seed;
@@ -129,14 +129,14 @@ SELECT rid, wid,
        CASE WHEN kind = 'held' THEN %(now)s - interval '1 minute' ELSE %(now)s - interval '49 hours' END,
        CASE WHEN kind = 'held' THEN %(now)s + interval '47 hours' ELSE %(now)s - interval '1 hour' END,
        CASE WHEN kind = 'cancelled' THEN %(now)s - interval '48 hours'
-            WHEN kind = 'refunded' THEN %(now)s - interval '1 hour' END,
+            WHEN kind = 'refunded' THEN %(refunded_at)s END,
        CASE WHEN kind = 'cancelled' THEN uid END, ''
 FROM seed WHERE rid IS NOT NULL;
 
 INSERT INTO refunds_refund (id, wallet_id, request_id, order_id, kind, amount, payout_status, payout_attempts,
                             next_attempt_at, last_error, created_at, paid_at)
-SELECT fid, wid, rid, NULL, 'withdrawal', {PRINCIPAL}, 'succeeded', 1, NULL, '', %(now)s - interval '1 hour',
-       %(now)s - interval '1 hour'
+SELECT fid, wid, rid, NULL, 'withdrawal', {PRINCIPAL}, 'succeeded', 1, NULL, '', %(refunded_at)s,
+       %(refunded_at)s
 FROM seed WHERE fid IS NOT NULL;
 
 INSERT INTO refunds_refundallocation (refund_id, payment_id, amount, gateway_reference)
@@ -148,10 +148,10 @@ INSERT INTO allowance_ledgerentry (wallet_id, kind, principal_delta, bonus_delta
 SELECT wid, e.kind, e.p, e.b, e.payment_id, e.order_id, e.request_id, e.refund_id, e.actor_id, e.at
 FROM seed
 CROSS JOIN LATERAL (VALUES
-    ('top_up', {PAY}, {CREDIT} - {PAY}, pid, NULL::bigint, NULL::bigint, NULL::bigint, uid, %(now)s - interval '3 days'),
-    ('spend', -{SPENT_PRINCIPAL}, -{SPENT_BONUS}, NULL, oid, NULL, NULL, uid, %(now)s - interval '3 days'),
-    ('withdrawal_refund', -{PRINCIPAL}, 0, NULL, NULL, rid, fid, NULL, %(now)s - interval '1 hour'),
-    ('bonus_lapse', 0, -{BONUS}, NULL, NULL, rid, NULL, NULL, %(now)s - interval '1 hour')
+    ('top_up', {PAY}, {CREDIT} - {PAY}, pid, NULL::bigint, NULL::bigint, NULL::bigint, uid, %(bought_at)s),
+    ('spend', -{SPENT_PRINCIPAL}, -{SPENT_BONUS}, NULL, oid, NULL, NULL, uid, %(bought_at)s),
+    ('withdrawal_refund', -{PRINCIPAL}, 0, NULL, NULL, rid, fid, NULL, %(refunded_at)s),
+    ('bonus_lapse', 0, -{BONUS}, NULL, NULL, rid, NULL, NULL, %(refunded_at)s)
 ) AS e(kind, p, b, payment_id, order_id, request_id, refund_id, actor_id, at)
 WHERE e.kind IN ('top_up', 'spend') OR seed.kind = 'refunded'
 ORDER BY e.at, seed.i;  -- in time order, as the services append them (the ledger's time index relies on it)
@@ -161,8 +161,11 @@ UPDATE allowance_campaign SET sold_count = sold_count + (%(hi)s - %(lo)s + 1) WH
 
 
 def seed(*, ids: dict, lo: int, hi: int, kind_sql: str, prefix: str = "shopper", now=None,
-         password: str = "!", valid_until=None) -> None:
-    """Insert consumers lo..hi (account names prefix+i) with the rows of their kind, in one transaction."""
+         password: str = "!", valid_until=None, bought_at=None, refunded_at=None) -> None:
+    """Insert consumers lo..hi (account names prefix+i) with the rows of their kind, in one transaction. They
+    bought and spent at `bought_at` (default 3 days ago); the refunded were refunded at `refunded_at` (1 hour ago)."""
+    from datetime import timedelta
+
     from django.db import transaction
     from django.utils import timezone
 
@@ -174,7 +177,8 @@ def seed(*, ids: dict, lo: int, hi: int, kind_sql: str, prefix: str = "shopper",
     params = {
         "lo": lo, "hi": hi, "prefix": prefix, "now": now, "password": password,
         "campaign_id": ids["campaign_id"], "store_id": ids["store_id"],
-        "valid_until": valid_until or now + __import__("datetime").timedelta(days=365),
+        "valid_until": valid_until or now + timedelta(days=365),
+        "bought_at": bought_at or now - timedelta(days=3), "refunded_at": refunded_at or now - timedelta(hours=1),
     }
     with transaction.atomic(), connection.cursor() as cur:
         # The rows are consistent by construction (tests/bench checks them with the constraints on); skipping
@@ -190,7 +194,7 @@ def seed(*, ids: dict, lo: int, hi: int, kind_sql: str, prefix: str = "shopper",
 # the reference the allocation keeps. Its books are another database: copied there from the seed table.
 GATEWAY_BOOKS_SQL = f"""
 COPY (SELECT 'refund-' || fid || '-payment-' || pid, 'pay_bench_' || pid, {PRINCIPAL}, 'po_bench_' || fid,
-             %(now)s - interval '1 hour'
+             %(refunded_at)s
       FROM seed WHERE fid IS NOT NULL) TO STDOUT
 """
 

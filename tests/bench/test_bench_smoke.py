@@ -1,6 +1,10 @@
-"""The benchmark's own code at a tiny size: its set-up writes what the services would, and the
-hand-written SQL ceiling has exactly the effect of the project's sweep. PostgreSQL only (the SQL is)."""
+"""The benchmark's own code at a tiny size: its set-up writes what the services would, the hand-written SQL
+ceilings have exactly the effect of the project's sweep and purchase, and the flash sale's load script answers
+every buyer once. PostgreSQL only (the SQL is)."""
+import shutil
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -8,6 +12,7 @@ from django.utils import timezone
 
 from allowance.models import Wallet
 from bench import ceiling, seed
+from core import errors
 from refunds.models import WithdrawalRequest
 from refunds.services import withdrawal_refund_due
 
@@ -56,4 +61,81 @@ def test_the_sql_ceiling_has_the_same_effect_as_the_project_sweep(django_capture
     assert done == 12
     assert seed.fingerprint() == ours
     assert ours["drift"] == [(0,)]
+    call_command("reconcile")
+
+
+def _pgbench_dsn_args():
+    from django.db import connection
+
+    s = connection.settings_dict
+    return ["-h", s["HOST"] or "127.0.0.1", "-p", str(s["PORT"] or 5432), "-U", s["USER"], s["NAME"]]
+
+
+def test_the_flash_sale_sql_ceiling_sells_exactly_the_stock_as_the_purchase_service_does():
+    from allowance.models import Campaign
+    from allowance.services import campaign_purchase
+    from bench import flash
+    from consumers.models import Consumer
+
+    # given: the flash phase's set-up at a tiny size — stock 10, 30 buyers — bought through the service
+    fx = flash._setup(buyers=30, stock=10)
+    started = timezone.now()
+    campaign = Campaign.objects.get(pk=fx["flash_id"])
+    refused = 0
+    for consumer in Consumer.objects.order_by("pk"):
+        try:
+            campaign_purchase(campaign=campaign, consumer=consumer)
+        except errors.OutOfStock:
+            refused += 1
+    ours = seed.fingerprint()
+    assert refused == 20 and flash._outcome(fx["flash_id"], started)["payments"] == 10
+
+    # when: the same set-up sold by the hand-written SQL through pgbench, 4 clients at once
+    fx = flash._setup(buyers=30, stock=10)
+    start = flash._ceiling(campaign_id=fx["flash_id"], first_buyer=fx["rows"][0][1], buyers=30, connections=4,
+                           dsn_args=_pgbench_dsn_args())
+
+    # then: exactly the stock sold, one wallet per buyer, and the same rows (wallets, ledger sums) as the service
+    from datetime import datetime, timezone as tz
+
+    out = flash._outcome(fx["flash_id"], datetime.fromtimestamp(start, tz.utc))
+    flash._check("SQL ceiling", out)
+    assert (out["sold_count"], out["payments"], out["buyers"], out["drift"]) == (10, 10, 10, 0)
+    assert seed.fingerprint() == ours
+    call_command("reconcile")
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk (the bench's load generator) is not installed")
+def test_the_flash_sale_load_answers_every_buyer_once_and_counts_the_sold_out(live_server):
+    from bench import api, flash
+
+    # given: stock 10 and 40 buyers, through wrk's flash script against a live server, 8 connections
+    fx = flash._setup(buyers=40, stock=10)
+    data = Path(tempfile.mkdtemp()) / "buyers.txt"
+    data.write_text("".join(f"{token} {cid}\n" for token, cid in fx["rows"]))
+    port = int(live_server.url.rsplit(":", 1)[1])
+    started = timezone.now()
+
+    r = api._wrk("flash.lua", data, 120, 8, port, str(fx["flash_id"]), until=flash._every_buyer_answered(40))
+
+    # then: every buyer was answered once: 10 sales, 30 clear 409 out_of_stock, nothing else; rows agree
+    assert "FLASH sold=10 sold_out=30 refused=0 failed=0" in r["output"], r["output"]
+    out = flash._outcome(fx["flash_id"], started)
+    flash._check("sale", out)
+    assert (out["sold_count"], out["payments"], out["buyers"]) == (10, 10, 10)
+
+
+def test_insights_in_a_busy_hour_agree_with_the_ledger_at_a_tiny_size():
+    from argparse import Namespace
+
+    from bench import insights
+
+    # given/when: the hot-hour phase over 40 wallets bought, spent and half refunded minutes ago
+    results = {}
+    insights.phase_insights_hot_hour(Namespace(insights_hot_wallets=40, insights_samples=3), results,
+                                     say=lambda *args: None)
+
+    # then: its figures agreed with the ledger (the phase checks) and it timed the selector
+    assert results["insights_hot_hour_p95_ms"] > 0
+    assert seed.fingerprint()["drift"] == [(0,)]
     call_command("reconcile")
