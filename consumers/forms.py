@@ -2,6 +2,7 @@ from django import forms
 from django.contrib.auth import password_validation
 from django.utils.translation import gettext_lazy as _
 
+from consumers.selectors import account_name_taken
 from consumers.services import account_name_check
 from core import errors
 
@@ -19,11 +20,15 @@ class RegisterForm(forms.Form):
                                      widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
 
     def clean_account_name(self):
-        # Checked here as well as in the service, so that a bad name is shown together with any password problem.
+        # Checked here as well as in the service, so that a bad or taken name is shown together with any password
+        # problem (the service still refuses a name taken between this check and its write).
         try:
-            return account_name_check(account_name=self.cleaned_data["account_name"])
+            account_name = account_name_check(account_name=self.cleaned_data["account_name"])
         except errors.DomainError as exc:
             raise forms.ValidationError(str(exc)) from None
+        if account_name_taken(account_name=account_name):
+            raise forms.ValidationError(str(errors.AccountNameTaken()))
+        return account_name
 
     def clean(self):
         # Every problem at once: the name, the password's strength and whether the two passwords match.

@@ -91,6 +91,22 @@ def test_registration_shows_every_problem_at_once(db):
     assert not Consumer.objects.exists()
 
 
+def test_registration_reports_a_taken_name_together_with_the_password_problems(db):
+    # Given an account "Zoë"
+    ok = Client().post("/accounts/register/", {"account_name": "Zoë", "password": "a long passphrase",
+                                               "password_again": "a long passphrase"}, **EN)
+    assert ok.status_code == 302
+    # When someone else sends "ZOË" with a short password typed differently twice
+    response = Client().post("/accounts/register/", {"account_name": "ZOË", "password": "123",
+                                                     "password_again": "456"}, **EN)
+
+    # Then the taken name is reported beside the password problems, not after they are mended
+    errors = response.context["form"].errors
+    assert set(errors) == {"account_name", "password", "password_again"}, errors
+    assert "already taken" in errors["account_name"][0]
+    assert Consumer.objects.count() == 1
+
+
 def test_a_chinese_account_name_is_accepted_and_names_stay_unique_whatever_the_letter_case(db):
     client = Client()
     for name in ("张伟", "Zoë"):
