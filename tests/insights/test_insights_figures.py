@@ -3,7 +3,7 @@ import statistics
 from datetime import timedelta
 
 import pytest
-from django.db.models import Q, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from allowance.models import LedgerEntry, Wallet

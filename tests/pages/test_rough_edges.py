@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from allowance.models import Campaign
 from refunds.notifications import withdrawal_notify_send
-from refunds.services import withdrawal_refund, withdrawal_retention_message
+from refunds.services import withdrawal_retention_message
 from tests.api.conftest import client_for
 from tests.factories import CampaignFactory, ConsumerFactory, StaffFactory
 from tests.pages.helpers import bought_wallet, pending_request

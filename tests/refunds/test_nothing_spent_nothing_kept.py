@@ -12,7 +12,7 @@ from allowance.services import campaign_purchase, order_spend
 from refunds import services
 from refunds.models import Refund
 from refunds.returns import order_return
-from tests.factories import CampaignFactory, ConsumerFactory
+from tests.factories import CampaignFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
