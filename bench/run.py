@@ -246,7 +246,11 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection as c
 
+    from core.management.commands.migrate import database_ensure
+
     call_command("migrate", verbosity=0, interactive=False)
+    database_ensure("gateway")  # the sandbox's books: sa_bench_gateway unless GATEWAY_DATABASE_URL says otherwise
+    call_command("migrate", verbosity=0, interactive=False, database="gateway")
 
     with c.cursor() as cur:
         cur.execute("SHOW server_version")

@@ -14,7 +14,9 @@ bonus; then, depending on the row's kind:
 
 `tests/bench` checks that a seeded wallet reconciles and that the product's own services accept it.
 """
-from django.db import connection
+import tempfile
+
+from django.db import connection, connections
 
 PAY, CREDIT, SPEND = 8000, 10000, 1000
 PRINCIPAL, BONUS = 7200, 1800  # split_principal(total=9000, paid=8000, credited=10000)
@@ -25,14 +27,16 @@ DATA_TABLES = [
     "refunds_retentionmessage", "refunds_withdrawalrequest", "allowance_orderallocation", "allowance_order",
     "allowance_payment", "allowance_wallet", "allowance_campaign", "consumers_consumer",
     "merchants_storemembership", "merchants_store", "merchants_merchant", "authtoken_token", "auth_user",
-    "refunds_sandboxpayout",
 ]
+GATEWAY_TABLES = ["refunds_sandboxpayout"]  # the sandbox's books, in the gateway database (core/db.py)
 
 
 def reset() -> None:
-    """Empty every table the product writes (this database is the benchmark's own)."""
+    """Empty every table the product writes (this database is the benchmark's own), and the sandbox's books."""
     with connection.cursor() as cur:
         cur.execute(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE")
+    with connections["gateway"].cursor() as cur:
+        cur.execute(f"TRUNCATE {', '.join(GATEWAY_TABLES)} RESTART IDENTITY")
 
 
 def fixtures() -> dict:
@@ -138,12 +142,6 @@ FROM seed WHERE fid IS NOT NULL;
 INSERT INTO refunds_refundallocation (refund_id, payment_id, amount, gateway_reference)
 SELECT fid, pid, {PRINCIPAL}, 'po_bench_' || fid FROM seed WHERE fid IS NOT NULL;
 
--- what the sandbox gateway records when it applies that payout (refunds/gateway.py): one row per idempotency key
--- (refunds/payouts.py payout_key), to the payment's reference, with the reference the allocation keeps
-INSERT INTO refunds_sandboxpayout (key, payment_reference, amount, reference, created_at)
-SELECT 'refund-' || fid || '-payment-' || pid, 'pay_bench_' || pid, {PRINCIPAL}, 'po_bench_' || fid,
-       %(now)s - interval '1 hour'
-FROM seed WHERE fid IS NOT NULL;
 
 INSERT INTO allowance_ledgerentry (wallet_id, kind, principal_delta, bonus_delta, payment_id, order_id, request_id,
                                    refund_id, actor_id, created_at)
@@ -183,7 +181,28 @@ def seed(*, ids: dict, lo: int, hi: int, kind_sql: str, prefix: str = "shopper",
         # the deferred foreign-key triggers turns a commit of millions of single-row checks into nothing.
         cur.execute("SET LOCAL session_replication_role = replica")
         cur.execute(sql, params)
+        _gateway_books_seed(params)
     settle()
+
+
+# What the sandbox gateway records when it applies those payouts (core/gateway.py): one row per idempotency key
+# (refunds/payouts.py payout_key: the seeded parts have no UUID, so the id form), to the payment's reference, with
+# the reference the allocation keeps. Its books are another database: copied there from the seed table.
+GATEWAY_BOOKS_SQL = f"""
+COPY (SELECT 'refund-' || fid || '-payment-' || pid, 'pay_bench_' || pid, {PRINCIPAL}, 'po_bench_' || fid,
+             %(now)s - interval '1 hour'
+      FROM seed WHERE fid IS NOT NULL) TO STDOUT
+"""
+
+
+def _gateway_books_seed(params: dict) -> None:
+    with tempfile.TemporaryFile() as rows:
+        with connection.cursor() as cur:
+            cur.cursor.copy_expert(cur.cursor.mogrify(GATEWAY_BOOKS_SQL, params).decode(), rows)
+        rows.seek(0)
+        with connections["gateway"].cursor() as cur:
+            cur.cursor.copy_expert("COPY refunds_sandboxpayout (key, payment_reference, amount, reference, created_at)"
+                                   " FROM STDIN", rows)
 
 
 def settle() -> None:

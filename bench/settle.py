@@ -22,7 +22,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from django.db import connection
+from django.db import connection, connections
 from django.utils import timezone
 
 from bench import seed
@@ -59,8 +59,8 @@ def _child(args: list[str], env: dict) -> dict:
     return report
 
 
-def _count(sql: str, params=None) -> int:
-    with connection.cursor() as cur:
+def _count(sql: str, params=None, using: str = "default") -> int:
+    with connections[using].cursor() as cur:
         cur.execute(sql, params)
         return cur.fetchone()[0]
 
@@ -219,13 +219,14 @@ def phase_drain(args, results: dict, say, bench_env, broker_flush) -> None:
             cpu = procs.cpu_seconds()
         finally:
             procs.stop()
-    with connection.cursor() as cur:
+    with connections["gateway"].cursor() as cur:  # the sandbox's books: a database of their own (core/db.py)
         cur.execute("SELECT count(*), count(DISTINCT key), extract(epoch FROM max(created_at) - min(created_at))"
                     " FROM refunds_sandboxpayout WHERE created_at >= %s", [drain_started])
         applied, keys, span = cur.fetchone()
         cur.execute("SELECT max(c) FROM (SELECT count(*) c FROM refunds_sandboxpayout WHERE created_at >= %s"
                     " GROUP BY date_trunc('second', created_at)) s", [drain_started])
         busiest = cur.fetchone()[0]
+    with connection.cursor() as cur:
         cur.execute("SELECT count(*) FILTER (WHERE payout_attempts > 1), count(*) FILTER (WHERE payout_status"
                     " = 'needs_attention') FROM refunds_refund")
         retried, attention = cur.fetchone()
@@ -267,7 +268,8 @@ def phase_settle(args, results: dict, say, bench_env, broker_flush, n: int | Non
                     ready="beat: Starting")
         try:
             procs.wait_ready()
-            while _count("SELECT count(*) FROM refunds_sandboxpayout WHERE created_at >= %s", [valid_until]) < n:
+            while _count("SELECT count(*) FROM refunds_sandboxpayout WHERE created_at >= %s", [valid_until],
+                         using="gateway") < n:
                 if (timezone.now() - valid_until).total_seconds() > args.settle_max_seconds:
                     say(f"  stopped after {args.settle_max_seconds}s")
                     break
@@ -275,11 +277,12 @@ def phase_settle(args, results: dict, say, bench_env, broker_flush, n: int | Non
             rss = procs.peak_rss_mb()
         finally:
             procs.stop()
-    with connection.cursor() as cur:
+    with connections["gateway"].cursor() as cur:
         # The set-up's history (one refunded withdrawal per ten wallets) was applied before: only later rows count.
         cur.execute("SELECT count(*), count(DISTINCT key), max(created_at), min(created_at) FROM refunds_sandboxpayout"
                     " WHERE created_at >= %s", [valid_until])
         applied, keys, last, first = cur.fetchone()
+    with connection.cursor() as cur:
         cur.execute("SELECT min(closed_at), max(closed_at) FROM allowance_wallet WHERE closed_at >= %s", [valid_until])
         closed_first, closed_last = cur.fetchone()
     seconds = (last - valid_until).total_seconds() if last else float("inf")

@@ -258,16 +258,20 @@ def drain(deadline: float) -> dict:
 
 
 def payouts_applied() -> dict:
-    """What the gateway itself applied, per refund (its keys are refund-<id>-payment-<id>) and per payment."""
+    """What the gateway itself applied, per refund (a key names one part of a refund: refunds/payouts.py
+    payout_key) and per payment."""
     from django.db.models import Count, Sum
 
     from allowance.models import Payment
     from refunds.models import Refund, RefundAllocation
+    from refunds.payouts import payout_key
     from core.models import SandboxPayout
 
+    refund_of_key = {payout_key(part): part.refund_id
+                     for part in RefundAllocation.objects.only("refund_id", "payment_id", "payout_uuid")}
     per_refund, per_payment_ref = {}, {}
     for key, payment_reference, amount in SandboxPayout.objects.values_list("key", "payment_reference", "amount"):
-        refund_id = int(key.split("-")[1])
+        refund_id = refund_of_key.get(key, key)  # a key no part of ours has: reported as an unknown refund
         count, total = per_refund.get(refund_id, (0, 0))
         per_refund[refund_id] = (count + 1, total + amount)
         per_payment_ref[payment_reference] = per_payment_ref.get(payment_reference, 0) + amount

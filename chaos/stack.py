@@ -188,14 +188,16 @@ class Stack:
         wait_for_port(self.config.redis_port)
 
     def database_create(self) -> None:
-        """A fresh `sa_chaos` database (the chaos run owns it), migrated."""
+        """A fresh `sa_chaos` database (the chaos run owns it) and the sandbox gateway's books beside it
+        (`sa_chaos_gateway`, core/db.py), migrated (`migrate` does both)."""
         import psycopg2
 
         admin = psycopg2.connect(host=self.config.pg_host, port=self.config.pg_port, user=self.config.pg_user,
                                  dbname="postgres")
         admin.autocommit = True
         with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{self.config.database}" WITH (FORCE)')
+            for name in (self.config.database, f"{self.config.database}_gateway"):
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             cur.execute(f'CREATE DATABASE "{self.config.database}"')
         admin.close()
         subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=self.config.env(),

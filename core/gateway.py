@@ -8,8 +8,9 @@ Payouts go out in batches (`payout_batch`, `payout_status_batch`: one answer per
 providers' batch transfer calls take them; a batch of k counts as k against the provider's rate limit. A provider
 without a batch call inherits `OneByOneBatches`, which sends the items as single calls from a few threads.
 
-The sandbox applies payouts to its own table (`SandboxPayout`, unique by key) in the product's database, so
-"applied exactly once" holds and can be counted across worker processes and machines. Its faults are settings:
+The sandbox applies payouts to its own table (`SandboxPayout`, unique by key) in a database of its own (the
+`gateway` alias, core/db.py), outside the money database as a real provider's books are: its rows commit on their
+own and survive whatever becomes of ours. "Applied exactly once" holds and can be counted across processes. Its faults are settings:
 
 - `SANDBOX_GATEWAY_LATENCY_MS`: how long every call takes;
 - `SANDBOX_GATEWAY_FAILURE_RATE`: the provider declines; nothing was applied (safe to retry);
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from django.conf import settings
-from django.db import connection, connections
+from django.db import connections, router
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -53,6 +54,16 @@ class PayoutItem:
     key: str  # the idempotency key: the same key is applied at most once, ever
     payment_reference: str  # the original payment the money goes back to
     amount: int  # fen
+
+
+@dataclass(frozen=True)
+class RefundedResult:
+    """The provider's answer to "how much of this payment have you refunded?": SUCCEEDED with `amount` (fen, all
+    payouts it has applied to the payment), UNKNOWN (no answer) or RATE_LIMITED (refused unread)."""
+
+    outcome: PayoutOutcome
+    amount: int = 0
+    error: str = ""
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,12 @@ class Gateway(Protocol):
     def payout_status_batch(self, keys: list[str]) -> list[PayoutResult]:
         """`payout_status` for many keys in one call: one answer per key, in order."""
 
+    def payment_refunded(self, *, payment_reference: str) -> RefundedResult:
+        """How much of the payment `payment_reference` the provider has refunded so far, whoever asked for it."""
+
+    def payment_refunded_batch(self, payment_references: list[str]) -> list[RefundedResult]:
+        """`payment_refunded` for many payments in one call: one answer per payment, in order."""
+
 
 class OneByOneBatches:
     """The batch calls for a provider that only has single ones: each item is one call, a few at a time."""
@@ -107,6 +124,9 @@ class OneByOneBatches:
 
     def payout_status_batch(self, keys: list[str]) -> list[PayoutResult]:
         return self._each(lambda key: self.payout_status(key=key), keys)
+
+    def payment_refunded_batch(self, payment_references: list[str]) -> list[RefundedResult]:
+        return self._each(lambda reference: self.payment_refunded(payment_reference=reference), payment_references)
 
 
 class SandboxGateway:
@@ -163,6 +183,9 @@ class SandboxGateway:
     def payout_status(self, *, key: str) -> PayoutResult:
         return self.payout_status_batch([key])[0]
 
+    def payment_refunded(self, *, payment_reference: str) -> RefundedResult:
+        return self.payment_refunded_batch([payment_reference])[0]
+
     def payout_batch(self, items: list[PayoutItem]) -> list[PayoutResult]:
         from core.models import SandboxPayout
 
@@ -177,7 +200,9 @@ class SandboxGateway:
         if apply:
             table = SandboxPayout._meta.db_table
             references = [f"po_{uuid.uuid5(uuid.NAMESPACE_URL, item.key).hex}" for item in apply]
-            with connection.cursor() as cursor:
+            # The provider's own database (the `gateway` alias): the row commits there at once, whatever becomes
+            # of the caller's transaction, as a real provider's does.
+            with connections[router.db_for_write(SandboxPayout)].cursor() as cursor:
                 cursor.execute(
                     f"INSERT INTO {table} (key, payment_reference, amount, reference, created_at)"
                     " SELECT k, p, a, r, %s FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[]) AS v(k, p, a, r)"
@@ -224,6 +249,23 @@ class SandboxGateway:
             else:
                 results.append(PayoutResult(PayoutOutcome.NOT_FOUND))
         return results
+
+
+    def payment_refunded_batch(self, payment_references: list[str]) -> list[RefundedResult]:
+        from django.db.models import Sum
+
+        from core.models import SandboxPayout
+
+        # A balance query, not a transfer: providers meter those apart, so it takes nothing from the payout rate
+        # limit (SANDBOX_GATEWAY_RATE_LIMIT); it costs a latency and may time out like any call.
+        self._latency()
+        if self._fault() == "timeout":
+            return [RefundedResult(PayoutOutcome.UNKNOWN, error="sandbox: refunded query timed out")] * len(
+                payment_references)
+        refunded = dict(SandboxPayout.objects.filter(payment_reference__in=payment_references)
+                        .values_list("payment_reference").annotate(s=Sum("amount")))
+        return [RefundedResult(PayoutOutcome.SUCCEEDED, amount=refunded.get(reference, 0))
+                for reference in payment_references]
 
 
 def get_gateway() -> Gateway:

@@ -38,7 +38,8 @@ class IdempotencyKey(models.Model):
 class SandboxPayout(models.Model):
     """A payout the sandbox gateway has applied: one row per idempotency key, whoever sent it how often.
 
-    It stands in for the provider's own books, so "paid exactly once" can be counted across processes.
+    It stands in for the provider's own books, so "paid exactly once" can be counted across processes. It lives in
+    the `gateway` database (core/db.py), not the money database: its rows commit on their own, as a provider's do.
     """
 
     key = models.CharField(max_length=100, unique=True)
@@ -52,6 +53,8 @@ class SandboxPayout(models.Model):
         verbose_name = _("sandbox payout")
         verbose_name_plural = _("sandbox payouts")
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="sandbox_payout_positive")]
+        # "How much of this payment have you refunded?" (payment_refunded_batch), asked before every payout.
+        indexes = [models.Index(fields=["payment_reference"], include=["amount"], name="sandbox_payout_by_payment")]
 
     def __str__(self):
         return self.key

@@ -1,5 +1,7 @@
 """Selectors for the finance CSV exports: each yields plain rows from a server-side cursor (`iterator()`), so an
-export of a million rows streams in constant memory. Text a consumer or merchant typed is defused for
+export of a million rows streams in constant memory. The cursor is opened on `stream_alias()` (core/db.py): the
+replica when there is one, else a connection that keeps cursors (DATABASE_STREAM_URL) — never a transaction-mode
+pool, which cannot hold one (docs/scaling.md). Text a consumer or merchant typed is defused for
 spreadsheets (a leading = + - @ would otherwise run as a formula)."""
 from datetime import date, datetime, time, timedelta
 
@@ -7,6 +9,7 @@ from django.contrib.postgres.aggregates import StringAgg
 from django.utils import timezone
 
 from allowance.models import Wallet
+from core.db import stream_alias
 from core.money import fen_to_yuan
 from merchants.selectors import stores_for_staff
 from refunds.models import Refund
@@ -40,7 +43,7 @@ def refund_rows_for_staff(*, user, start: date, end: date, store=None):
     if store is not None:
         stores = stores.filter(pk=store.pk)
     rows = (
-        Refund.objects.filter(created_at__gte=lo, created_at__lt=hi, wallet__store__in=stores)
+        Refund.objects.using(stream_alias()).filter(created_at__gte=lo, created_at__lt=hi, wallet__store__in=stores)
         .annotate(refs=StringAgg("allocations__gateway_reference", ";", default=""))
         .order_by("created_at", "pk")
         .values_list("pk", "created_at", "kind", "request_id", "request__resolution", "wallet__consumer__account_name",
@@ -65,7 +68,7 @@ def user_rows_for_staff(*, user, account_name: str):
 
 def wallet_rows_for_campaign(*, campaign):
     rows = (
-        Wallet.objects.filter(campaign=campaign).order_by("pk")
+        Wallet.objects.using(stream_alias()).filter(campaign=campaign).order_by("pk")
         .values_list("pk", "consumer__account_name", "status", "paid", "credited", "principal", "bonus", "valid_until",
                      "created_at", "closed_at", "expiry_reminded_at")
     )

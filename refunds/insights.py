@@ -18,10 +18,11 @@ from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
 from allowance.models import Campaign
+from core.db import lagging_alias
 from merchants.selectors import stores_for_staff
 from refunds.locks import insights_rollup_lock
 from refunds.models import InsightsHour, InsightsRollup
@@ -210,7 +211,9 @@ def insights_for_campaigns(*, campaigns: list[Campaign], start: date, end: date,
         # The range's kept hours (served by the unique index on campaign, day, hour), then the live ones.
         kept = (InsightsHour.objects.filter(campaign_id__in=ids, day__gte=start, day__lte=end)
                 .values_list("campaign_id", "day", "figures"))
-        live = _hour_figures(ids, lo=through, hi=through + timedelta(days=1000))
+        # The live hours are the costly read and may lag a moment: the replica's (core/db.py). The kept ones stay
+        # on the primary: the roll-up above may have written them a moment ago.
+        live = _hour_figures(ids, lo=through, hi=through + timedelta(days=1000), using=lagging_alias())
         for (campaign_id, day, _), figures in live.items():
             by_id[campaign_id].outstanding_principal += figures.principal_delta
             by_id[campaign_id].outstanding_bonus += figures.bonus_delta
@@ -278,7 +281,8 @@ def _first_activity(campaign_id: int) -> datetime:
 # Each query reads one table's rows in [lo, hi) through an index on (campaign, time) or on time, and groups them
 # by campaign and local day in the database: one round trip each, a handful of rows back.
 
-def _hour_figures(ids: list[int], *, lo: datetime, hi: datetime) -> dict[tuple[int, date, int], DayFigures]:
+def _hour_figures(ids: list[int], *, lo: datetime, hi: datetime,
+                  using: str = DEFAULT_DB_ALIAS) -> dict[tuple[int, date, int], DayFigures]:
     """{(campaign, local day, local hour): figures} of what happened in [lo, hi)."""
     out: dict[tuple[int, date, int], DayFigures] = {}
     params = {"ids": ids, "lo": lo, "hi": hi, "tz": settings.TIME_ZONE}
@@ -286,7 +290,7 @@ def _hour_figures(ids: list[int], *, lo: datetime, hi: datetime) -> dict[tuple[i
     def at(campaign_id, local):
         return out.setdefault((campaign_id, local.date(), local.hour), DayFigures())
 
-    with connection.cursor() as cur:
+    with connections[using].cursor() as cur:
         cur.execute(
             "SELECT campaign_id, date_trunc('hour', created_at AT TIME ZONE %(tz)s), count(*), sum(amount),"
             " sum(credit_amount - amount)"

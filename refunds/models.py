@@ -1,4 +1,6 @@
 """Withdrawal requests (提现申请), retention messages (挽留), refunds and their payouts."""
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -168,6 +170,10 @@ class RefundAllocation(models.Model):
     # Set (and committed) before the first payout call: from then on the outcome is asked of the
     # gateway before anything is sent again, so a lost answer or a killed worker never pays twice.
     payout_requested_at = models.DateTimeField(null=True, blank=True)
+    # Names the payout at the gateway (refunds.payouts.payout_key): drawn when the part is written, never reused,
+    # unlike ids, which a sequence can hand out again after a failover lost the transaction that used them. Empty
+    # on parts written before it existed (and by code of that age during a deploy), whose key stays the old one.
+    payout_uuid = models.UUIDField(null=True, blank=True, unique=True, editable=False, default=uuid.uuid4)
 
     class Meta:
         verbose_name = _("refund allocation")

@@ -3,10 +3,12 @@
 The database is the source of truth for what is owed; broker messages only say "look at refunds N, M… now".
 A worker first *claims* the refunds with one conditional UPDATE (status processing, attempt due, SKIP LOCKED),
 which also counts the attempt and leases each refund for `PAYOUT_LEASE_SECONDS`; a duplicate message, a second
-worker or a beat re-drive finds nothing to claim and does nothing. The gateway key is derived from the refund
-and the payment, so a resend is the same payout; and once a payout has been sent its outcome is *asked*
-(`payout_status_batch`) before anything is sent again, so an unknown outcome (timeout, lost answer, killed
-worker) is never paid a second time.
+worker or a beat re-drive finds nothing to claim and does nothing. The gateway key is the part's own UUID,
+stored with it (`payout_key`), so a resend is the same payout and no other part can ever have it; once a payout
+has been sent its outcome is *asked* (`payout_status_batch`) before anything is sent again, so an unknown
+outcome (timeout, lost answer, killed worker) is never paid a second time. Before a part is sent, the provider
+is asked how much of its payment it has refunded (`payment_refunded_batch`): a part that would take a payment
+past what it paid is never sent (`_within_payments`; issue 20: a refund a failover made us forget, made again).
 
 Payouts travel in batches: a sweep's refunds arrive as one message on the payout queue (`PAYOUT_QUEUE`), whose
 thread-pool worker pays them `PAYOUT_BATCH_SIZE` at a time with one batch call to the gateway; `PAYOUT_CONCURRENCY`
@@ -18,6 +20,7 @@ needs attention — and the refund is looked at again a moment later.
 """
 import logging
 import random
+import uuid
 from datetime import datetime, timedelta
 from functools import partial
 from typing import NamedTuple
@@ -30,7 +33,7 @@ from django.utils import timezone
 from core import errors
 from allowance.services import audit_record
 from core.bulk import rows_update
-from core.gateway import PayoutItem, PayoutOutcome, PayoutResult, get_gateway
+from core.gateway import PayoutItem, PayoutOutcome, PayoutResult, RefundedResult, get_gateway
 from refunds.locks import refund_lock, refund_payouts_claim, refund_payouts_paid_finish
 from refunds.models import Refund, RefundAllocation
 from core.ratelimit import payout_limiter
@@ -40,7 +43,11 @@ PayoutStatus = Refund.PayoutStatus
 
 
 def payout_key(allocation: "RefundAllocation | _Part") -> str:
-    """The gateway idempotency key: the refund id and the payment it goes back to, never anything random."""
+    """The gateway idempotency key: the part's own UUID, drawn once when the part was written and stored with it,
+    so every resend is the same payout, and no later part can ever have it — not even one that reuses the ids
+    of a part a failover lost. Parts written before the UUID existed keep the key they were sent with."""
+    if allocation.payout_uuid is not None:
+        return f"payout-{allocation.payout_uuid.hex}"
     return f"refund-{allocation.refund_id}-payment-{allocation.payment_id}"
 
 
@@ -63,6 +70,8 @@ class _Part(NamedTuple):
     amount: int
     requested_at: datetime | None
     payment_reference: str
+    payout_uuid: "uuid.UUID | None"
+    payment_amount: int
 
     @property
     def key(self) -> str:
@@ -96,6 +105,8 @@ def _parts_pay(parts: list[_Part], now: datetime) -> dict[int, PayoutResult]:
                 send.append(part)
             else:
                 answers[part.id] = status  # SUCCEEDED (applied), UNKNOWN (ask again later), RATE_LIMITED
+    if send:
+        send = _within_payments(send, answers, gateway, refund_ids)
     first_time = {part.id for part in send if part.requested_at is None}
     if first_time:
         # Committed before the call, so whoever comes next knows these may have reached the provider.
@@ -113,6 +124,47 @@ def _parts_pay(parts: list[_Part], now: datetime) -> dict[int, PayoutResult]:
             if answers[part.id].outcome == PayoutOutcome.SUCCEEDED]
     rows_update(RefundAllocation, ["gateway_reference"], paid)
     return answers
+
+
+OVER_REFUND = "over-refund"  # the start of last_error on a part held back by `_within_payments`
+
+
+def _within_payments(send: list[_Part], answers: dict[int, PayoutResult], gateway, refund_ids) -> list[_Part]:
+    """The parts about to be sent that keep each payment within what it paid, by the provider's own count.
+
+    The provider is asked how much of each payment it has refunded (one batch call); a part that would take its
+    payment past the payment's amount is not sent: it fails with an OVER_REFUND error and its refund goes to needs
+    attention at once (reconcile counts it). Our own books cannot stop that case alone: it is a refund the
+    database does not remember — a transaction lost in a failover after its payout went out — made again. When
+    the provider does not answer, nothing is sent this attempt. A balance query is not a transfer: it takes no
+    slot of the payout rate limit (providers meter queries apart)."""
+    references = sorted({part.payment_reference for part in send})
+    try:
+        refunded = gateway.payment_refunded_batch(references)
+        if len(refunded) != len(references):
+            raise ValueError(f"{len(refunded)} answers for {len(references)} payments")
+    except Exception as exc:  # an SDK raising: nothing known, nothing sent
+        log.exception("payout of refunds %s: refunded-total query raised", list(refund_ids))
+        refunded = [RefundedResult(PayoutOutcome.UNKNOWN, error=f"{type(exc).__name__}: {exc}"[:200])] * len(references)
+    by_reference = dict(zip(references, refunded))
+    allowed = []
+    for part in send:
+        answer = by_reference[part.payment_reference]
+        if answer.outcome == PayoutOutcome.RATE_LIMITED:
+            answers[part.id] = PayoutResult(PayoutOutcome.RATE_LIMITED, error=answer.error)
+        elif answer.outcome != PayoutOutcome.SUCCEEDED:
+            # Definitely not sent, so FAILED (a retry with backoff), not UNKNOWN.
+            answers[part.id] = PayoutResult(PayoutOutcome.FAILED,
+                                            error=f"refunded total unknown: {answer.error or answer.outcome.value}")
+        elif answer.amount + part.amount > part.payment_amount:
+            answers[part.id] = PayoutResult(PayoutOutcome.FAILED, error=(
+                f"{OVER_REFUND}: payment {part.payment_id} paid {part.payment_amount}, the gateway has refunded "
+                f"{answer.amount}; this part of {part.amount} would exceed it"))
+        else:
+            # Two parts of one payment in one batch: the second sees the first as refunded.
+            by_reference[part.payment_reference] = RefundedResult(PayoutOutcome.SUCCEEDED, answer.amount + part.amount)
+            allowed.append(part)
+    return allowed
 
 
 def refund_payouts_execute(*, refund_ids: list[int], now: datetime | None = None) -> dict[int, str]:
@@ -133,12 +185,15 @@ def refund_payouts_execute(*, refund_ids: list[int], now: datetime | None = None
     parts = [_Part(*row) for row in RefundAllocation.objects.filter(refund_id__in=claimed, gateway_reference="")
              .order_by("refund_id", "pk")
              .values_list("pk", "refund_id", "payment_id", "amount", "payout_requested_at",
-                          "payment__gateway_reference")]
+                          "payment__gateway_reference", "payout_uuid", "payment__amount")]
     answers = _parts_pay(parts, now) if parts else {}
     unpaid: dict[int, PayoutResult] = {}
     for part in parts:
-        if answers[part.id].outcome != PayoutOutcome.SUCCEEDED:
-            unpaid.setdefault(part.refund_id, answers[part.id])
+        answer = answers[part.id]
+        # The answer that decides the refund's fate: a part held back for over-refund outranks a retryable one.
+        if answer.outcome != PayoutOutcome.SUCCEEDED and (
+                part.refund_id not in unpaid or answer.error.startswith(OVER_REFUND)):
+            unpaid[part.refund_id] = answer
     # Every part paid (the common case): one conditional UPDATE instead of a lock, read, check and write per refund.
     paid = refund_payouts_paid_finish(ids=[rid for rid in claimed if rid not in unpaid], now=now)
     outcomes.update(dict.fromkeys(paid, "succeeded"))
@@ -201,7 +256,7 @@ def _attempt_finish(*, refund_id: int, error: str, now: datetime, rate_limited: 
             refund.save(update_fields=["payout_attempts", "next_attempt_at", "last_error"])
             transaction.on_commit(partial(payout_enqueue, [refund.pk], eta=refund.next_attempt_at))
             return "rate_limited"
-        if refund.payout_attempts >= settings.PAYOUT_MAX_ATTEMPTS:
+        if refund.payout_attempts >= settings.PAYOUT_MAX_ATTEMPTS or error.startswith(OVER_REFUND):
             refund.payout_status = PayoutStatus.NEEDS_ATTENTION
             refund.next_attempt_at = None
             refund.save(update_fields=["payout_status", "next_attempt_at", "last_error"])

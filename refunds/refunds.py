@@ -2,6 +2,7 @@
 has left; the payout to the gateway runs after commit (refunds/payouts.py). Called by the withdrawal rules
 (refunds/services.py) and by returns to a closed wallet (refunds/returns.py), inside their transaction, with
 the wallets locked."""
+import uuid
 from functools import partial
 
 from django.db import transaction
@@ -55,7 +56,7 @@ def refund_rows_create(items: list[tuple[int, int, str, int | None, int | None]]
                 continue
             payment[2] += part
             touched[payment[0]] = payment
-            allocations.append((refund_id, payment[0], part))
+            allocations.append((refund_id, payment[0], part, uuid.uuid4()))
             remaining -= part
         if remaining:
             # Principal can never exceed what was paid and not yet refunded; if it does the data is corrupt.
@@ -63,7 +64,7 @@ def refund_rows_create(items: list[tuple[int, int, str, int | None, int | None]]
     # refunded_amount is raised by this batch's part in the statement itself, never set from a value read here.
     rows_update(Payment, ["refunded_amount"], [(payment_id, added) for payment_id, _, added in touched.values()],
                  add=True)
-    rows_insert(RefundAllocation, ["refund_id", "payment_id", "amount"], allocations)
+    rows_insert(RefundAllocation, ["refund_id", "payment_id", "amount", "payout_uuid"], allocations)
     # One message per batch keeps the hand-off off the sweep's critical path; the payout worker pays the refunds in
     # gateway batches from there. It never raises: if the broker is down the payout re-drive finds the refunds.
     transaction.on_commit(partial(payout_enqueue, refund_ids))

@@ -90,7 +90,44 @@ if not DATABASE_URL.startswith(("postgres://", "postgresql://")):
     raise ImproperlyConfigured(
         "DATABASE_URL must be set to a PostgreSQL database (postgres://…). `make run` and `make test` start an "
         "embedded PostgreSQL and Redis when it is unset; see the README's configuration table.")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("CONN_MAX_AGE", 60))}
+
+
+def database_from_url(url: str) -> dict:
+    return dj_database_url.parse(url, conn_max_age=env_int("CONN_MAX_AGE", 60))
+
+
+def database_named(database: dict, suffix: str) -> dict:
+    """The same server and credentials, the database `<name><suffix>`."""
+    return {**database, "NAME": f"{database['NAME']}{suffix}"}
+
+
+# Aliases, and who reads and writes where: core/db.py and docs/scaling.md.
+# DATABASE_POOL_MODE=transaction: DATABASE_URL is a transaction-mode PgBouncer, which cannot keep a server-side
+# cursor across statements, so `default` never opens one; `.iterator()` reads stream through DATABASE_STREAM_URL
+# (a session-mode pool or a direct connection) or the replica.
+DATABASE_POOL_MODE = os.environ.get("DATABASE_POOL_MODE", "session").strip().lower()
+if DATABASE_POOL_MODE not in {"session", "transaction"}:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("DATABASE_POOL_MODE must be session (a direct connection or a session pool) or "
+                               "transaction (a transaction-mode PgBouncer).")
+DATABASES = {"default": database_from_url(DATABASE_URL)}
+if DATABASE_POOL_MODE == "transaction":
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+# The sandbox gateway's books, outside the money database as a real provider's are. Unset: the database
+# `<name>_gateway` on DATABASE_URL's server, created by `manage.py migrate` when it is missing.
+GATEWAY_DATABASE_URL = os.environ.get("GATEWAY_DATABASE_URL", "")
+DATABASES["gateway"] = (database_from_url(GATEWAY_DATABASE_URL) if GATEWAY_DATABASE_URL
+                        else database_named(DATABASES["default"], "_gateway"))
+# Optional: a streaming replica for reads that may lag (insights, exports, reconcile).
+if os.environ.get("DATABASE_REPLICA_URL"):
+    DATABASES["replica"] = {**database_from_url(os.environ["DATABASE_REPLICA_URL"]), "TEST": {"MIRROR": "default"}}
+# Optional: a connection that keeps server-side cursors (session-mode pool or direct) for the streaming reads.
+if os.environ.get("DATABASE_STREAM_URL"):
+    DATABASES["stream"] = {**database_from_url(os.environ["DATABASE_STREAM_URL"]), "TEST": {"MIRROR": "default"}}
+# Optional: `manage.py migrate` connects here instead of DATABASE_URL (migrations go direct, not through a pool).
+DATABASE_DIRECT_URL = os.environ.get("DATABASE_DIRECT_URL", "")
+DATABASE_ROUTERS = ["core.db.DatabaseRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Axes first: it refuses a locked-out account before any password is checked.

@@ -145,4 +145,62 @@ def test_reconcile_asks_a_real_provider_about_each_succeeded_refund(closed_with_
     Refund.objects.filter(pk=refund.pk).update(payout_status="succeeded")
     code, _, err = reconcile()
     assert code == 1 and f"refund {refund.pk}: succeeded, but the gateway says not_found" in err
-    assert asked == [f"refund-{refund.pk}-payment-{refund.allocations.get().payment_id}"]
+    assert asked == [f"payout-{refund.allocations.get().payout_uuid.hex}"]
+
+
+# --- issue 20: the gateway's books checked the other way round ------------------------------------------
+
+
+@pytest.fixture
+def paid_withdrawal(closed_with_returns):
+    """The merchant-refunded withdrawal of `closed_with_returns`, paid out through the sandbox gateway."""
+    from refunds.models import Refund
+    from refunds.payouts import refund_payouts_execute
+
+    refund = Refund.objects.get(kind="withdrawal")
+    refund_payouts_execute(refund_ids=[refund.pk])
+    refund.refresh_from_db()
+    assert refund.payout_status == "succeeded" and reconcile()[0] == 0
+    return refund
+
+
+def test_reconcile_names_a_payment_the_gateway_paid_back_twice(paid_withdrawal):
+    from core.models import SandboxPayout
+
+    # What a lost refund re-created after a failover looks like at the provider: a second payout, with a key of
+    # its own, to a payment whose refund our database knows only once.
+    part = paid_withdrawal.allocations.get()
+    SandboxPayout.objects.create(key="refund-lost-in-a-failover", payment_reference=part.payment.gateway_reference,
+                                 amount=part.amount, reference="po_twice")
+
+    code, _, err = reconcile()
+
+    assert code == 1
+    assert (f"gateway payout refund-lost-in-a-failover: {part.amount} to payment {part.payment_id} "
+            "belongs to no refund part of ours") in err
+    assert (f"payment {part.payment_id}: the gateway refunded {2 * part.amount}, "
+            f"our succeeded refunds {part.amount}") in err
+
+
+def test_reconcile_names_a_gateway_payout_to_a_payment_the_database_does_not_know(paid_withdrawal):
+    from core.models import SandboxPayout
+
+    SandboxPayout.objects.create(key="refund-999-payment-999", payment_reference="pay_nobody_knows", amount=500,
+                                 reference="po_unknown")
+
+    code, _, err = reconcile()
+
+    assert code == 1
+    assert "gateway payout refund-999-payment-999: 500 to payment reference pay_nobody_knows, which is no payment of ours" in err
+
+
+def test_reconcile_names_a_gateway_payout_whose_amount_differs_from_the_part(paid_withdrawal):
+    from core.models import SandboxPayout
+
+    part = paid_withdrawal.allocations.get()
+    SandboxPayout.objects.filter(payment_reference=part.payment.gateway_reference).update(amount=part.amount + 1)
+
+    code, _, err = reconcile()
+
+    assert code == 1
+    assert f"refund {part.refund_id}: succeeded, but the gateway applied {part.amount + 1} of {part.amount}" in err

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from allowance.models import Campaign, LedgerEntry, Order, OrderAllocation, Payment, Wallet
@@ -141,8 +141,8 @@ class CeleryCluster:
         return results
 
 
-def _database_url() -> str:
-    s = connection.settings_dict
+def _database_url(alias: str = "default") -> str:
+    s = connections[alias].settings_dict
     auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
     return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
@@ -159,6 +159,7 @@ def celery_cluster(request, transactional_db, tmp_path, settings):
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.e2e",
         "DATABASE_URL": _database_url(),  # the test database, where the test writes its data
+        "GATEWAY_DATABASE_URL": _database_url("gateway"),  # and the test's gateway books (core/db.py)
         "CONN_MAX_AGE": "0",
         "CELERY_BROKER_URL": REDIS_URL,
         "REDIS_URL": REDIS_URL,

@@ -12,6 +12,7 @@ from allowance.management.commands.reconcile import reconcile_findings
 from allowance.models import LedgerEntry, Wallet
 from refunds.models import Refund, RefundAllocation, WithdrawalRequest
 from core.models import SandboxPayout
+from refunds.payouts import payout_key
 from tests.scheduling.conftest import bulk_held_requests, expiring_wallet, held_requests, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -33,7 +34,7 @@ def assert_each_refunded_exactly_once(requests, *, resolution: str) -> None:
     # The gateway's own books: one applied payout per allocation, for exactly its amount.
     allocations = RefundAllocation.objects.filter(refund__request_id__in=ids)
     applied = SandboxPayout.objects.filter(
-        key__in=[f"refund-{a.refund_id}-payment-{a.payment_id}" for a in allocations]
+        key__in=[payout_key(a) for a in allocations]
     )
     assert applied.count() == allocations.count() == len(ids)
     assert applied.aggregate(s=Sum("amount"))["s"] == allocations.aggregate(s=Sum("amount"))["s"]

@@ -16,7 +16,7 @@ from allowance.services import campaign_purchase, order_spend
 from core.gateway import OneByOneBatches, PayoutItem, PayoutOutcome, SandboxGateway
 from core.models import SandboxPayout
 from refunds.models import Refund, RefundAllocation
-from refunds.payouts import payout_batch_size, refund_payouts_execute, refund_payouts_pay
+from refunds.payouts import payout_batch_size, payout_key, refund_payouts_execute, refund_payouts_pay
 from refunds.services import withdrawal_refund_due, withdrawal_request
 from tests.allowance.threads import outcomes as thread_outcomes, run_together
 from tests.scheduling.conftest import bulk_held_requests
@@ -65,7 +65,7 @@ def _applied_once(refund_ids):
     keys = Counter(SandboxPayout.objects.values_list("key", flat=True))
     parts = RefundAllocation.objects.filter(refund_id__in=refund_ids)
     assert set(keys.values()) == {1}
-    assert {f"refund-{p.refund_id}-payment-{p.payment_id}" for p in parts} == set(keys)
+    assert {payout_key(p) for p in parts} == set(keys)
     assert all(p.gateway_reference for p in parts)
 
 
@@ -186,6 +186,9 @@ class SingleCallsOnly(OneByOneBatches):
 
     def payout_status(self, *, key):
         return self.sandbox.payout_status_batch([key])[0]
+
+    def payment_refunded(self, *, payment_reference):
+        return self.sandbox.payment_refunded_batch([payment_reference])[0]
 
 
 def test_a_provider_without_a_batch_call_is_paid_one_call_per_item(settings):

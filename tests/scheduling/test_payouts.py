@@ -78,11 +78,9 @@ def test_a_timed_out_payout_that_never_arrived_is_sent_again_under_the_same_key(
     gateway_faults()
     assert refund_payout_execute(refund_id=refund.pk, now=timezone.now() + LATER) == "succeeded"
 
-    # Then it is paid once, under the key made of the refund and payment ids
+    # Then it is paid once, under the key made of the part's own UUID (never of ids a sequence can reuse)
     allocation = refund.allocations.get()
-    assert list(SandboxPayout.objects.values_list("key", flat=True)) == [
-        f"refund-{refund.pk}-payment-{allocation.payment_id}"
-    ]
+    assert list(SandboxPayout.objects.values_list("key", flat=True)) == [f"payout-{allocation.payout_uuid.hex}"]
 
 
 def test_a_retry_waits_for_its_backoff(refund, gateway_faults):
@@ -181,3 +179,45 @@ def test_an_admin_retries_a_payout_that_needs_attention_from_the_refund_admin(
     assert refund.payout_status == Refund.PayoutStatus.SUCCEEDED
     assert SandboxPayout.objects.count() == 1
     assert "1 payout(s) sent again." in response.content.decode()
+
+
+# --- issue 20: a refund the database forgot, made again, is never paid past what its payment paid ---------------
+
+
+def test_a_part_that_would_refund_its_payment_past_what_it_paid_is_held_back_and_never_paid(refund):
+    from allowance.management.commands.reconcile import reconcile_findings
+
+    # Given the provider has already refunded the whole payment under a key our database does not know (a refund
+    # whose transaction a failover lost after its payout went out), and the refund is made again
+    part = refund.allocations.get()
+    SandboxPayout.objects.create(key="refund-7-payment-7", payment_reference=part.payment.gateway_reference,
+                                 amount=part.payment.amount, reference="po_lost")
+
+    # When its payout runs
+    outcome = refund_payout_execute(refund_id=refund.pk)
+
+    # Then nothing more is paid to that payment; the refund waits for a person, with the reason
+    refund.refresh_from_db()
+    part.refresh_from_db()
+    assert outcome == "needs_attention"
+    assert refund.payout_status == Refund.PayoutStatus.NEEDS_ATTENTION
+    assert refund.last_error == (f"over-refund: payment {part.payment_id} paid 8000, the gateway has refunded 8000; "
+                                 "this part of 8000 would exceed it")
+    assert SandboxPayout.objects.count() == 1 and part.payout_requested_at is None and part.gateway_reference == ""
+    # And reconcile counts it, next to the payout it cannot place
+    assert f"refund {refund.pk}: payout held back, over-refund: payment {part.payment_id}" in "\n".join(
+        reconcile_findings())
+
+
+def test_an_admin_retry_of_a_held_back_part_asks_again_and_still_never_pays(refund):
+    SandboxPayout.objects.create(key="refund-7-payment-7", payment_reference=refund.allocations.get().payment.gateway_reference,
+                                 amount=5000, reference="po_lost")
+    assert refund_payout_execute(refund_id=refund.pk) == "needs_attention"
+
+    refund_payout_retry(refund=refund, actor=UserFactory(is_staff=True))
+    assert refund_payout_execute(refund_id=refund.pk) == "needs_attention"
+
+    refund.refresh_from_db()
+    assert refund.payout_status == Refund.PayoutStatus.NEEDS_ATTENTION and refund.last_error.startswith("over-refund")
+    assert SandboxPayout.objects.count() == 1
+

@@ -1,15 +1,40 @@
 """Check every wallet against its ledger and its payments, every order's returns, every consumer's refunds and
-every refund against its payments and the gateway; count rows marked for attention; exit non-zero on drift."""
+every refund against its payments and the gateway, both ways; count rows marked for attention; exit non-zero on
+drift.
+
+It reads the lagging side (core/db.py: the replica if there is one, else a streaming connection, else the
+primary) in one REPEATABLE READ snapshot, so every figure is of the same moment; the gateway's books are read
+just before it (see `_sandbox_books`)."""
 import sys
+from typing import NamedTuple
 
 from django.core.management.base import BaseCommand
+from django.db import connections, transaction
 from django.db.models import F, Sum
+
+from core.db import lagging_reads, stream_alias
 
 from allowance.models import LedgerEntry, Order, OrderAllocation, Payment, Wallet, split_principal
 from refunds.models import Refund, RefundAllocation
 
 
 def reconcile_findings(*, out=None) -> list[str]:
+    from core.gateway import get_gateway
+
+    gateway = get_gateway()
+    books = _sandbox_books(gateway)
+    alias = stream_alias()
+    connection = connections[alias]
+    with lagging_reads(alias):
+        if connection.in_atomic_block:  # a caller's transaction (a test's) is the snapshot already
+            return _findings(gateway, books)
+        with transaction.atomic(using=alias):
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            return _findings(gateway, books)
+
+
+def _findings(gateway, books) -> list[str]:
     findings: list[str] = []
     sums = {
         row["wallet_id"]: (row["p"] or 0, row["b"] or 0)
@@ -41,7 +66,7 @@ def reconcile_findings(*, out=None) -> list[str]:
     findings += _open_wallet_findings()
     findings += _return_findings()
     findings += _consumer_findings()
-    findings += _gateway_findings()
+    findings += _gateway_findings(gateway, books)
     findings += _attention_findings()
     return findings
 
@@ -89,31 +114,127 @@ def _consumer_findings() -> list[str]:
     ]
 
 
-def _gateway_findings() -> list[str]:
-    """Every succeeded refund against the gateway's applied payouts: the sandbox's own books (SandboxPayout), or
-    for a real provider its answer to `payout_status` for each part."""
-    from core.gateway import PayoutOutcome, SandboxGateway, get_gateway
+def _sandbox_books(gateway) -> list[tuple[str, str, int]] | None:
+    """The sandbox's applied payouts (key, payment reference, amount), read before our snapshot is taken: every
+    payout in them was sent for a part already committed, so each must be found in the snapshot. None for a
+    real provider, whose books reconcile asks through the gateway interface instead."""
+    from core.gateway import SandboxGateway
+    from core.models import SandboxPayout
+
+    if not isinstance(gateway, SandboxGateway):
+        return None
+    return list(SandboxPayout.objects.values_list("key", "payment_reference", "amount").iterator(chunk_size=5000))
+
+
+def _gateway_findings(gateway, books) -> list[str]:
+    """Both directions between our refunds and the gateway's payouts (issue 20):
+
+    - every part of a succeeded refund was applied at the gateway under its key, for its amount;
+    - every payout the gateway applied is a part of ours, to the same payment, for the same amount, of a refund
+      that succeeded (or is still being paid);
+    - per payment, what the gateway refunded lies between what our succeeded refunds give it and that plus the
+      parts still being paid, and never beyond what the payment paid.
+    """
     from refunds.payouts import payout_key
 
-    parts = list(RefundAllocation.objects.filter(refund__payout_status=Refund.PayoutStatus.SUCCEEDED)
-                 .only("pk", "refund_id", "payment_id", "amount").order_by("pk"))
-    gateway = get_gateway()
+    Status = Refund.PayoutStatus
+    parts = {}  # key: (refund, payment, amount, refund's payout status)
+    paid: dict[int, int] = {}  # payment: sum of its parts of succeeded refunds
+    open_: dict[int, int] = {}  # payment: sum of its parts still being paid (or held for attention)
+    references: dict[str, tuple[int, int]] = {}  # payment reference: (payment, amount paid)
+    for pk, refund_id, payment_id, amount, payout_uuid, status, reference, paid_amount in (
+            RefundAllocation.objects.order_by("pk")
+            .values_list("pk", "refund_id", "payment_id", "amount", "payout_uuid", "refund__payout_status",
+                         "payment__gateway_reference", "payment__amount").iterator(chunk_size=5000)):
+        key = payout_key(_Part(refund_id, payment_id, payout_uuid))
+        parts[key] = (refund_id, payment_id, amount, status)
+        total = paid if status == Status.SUCCEEDED else open_
+        total[payment_id] = total.get(payment_id, 0) + amount
+        references[reference] = (payment_id, paid_amount)
+    if books is None:
+        return _provider_findings(gateway, parts, paid, open_, references)
+
     findings = []
-    if isinstance(gateway, SandboxGateway):
+    applied = {key: (reference, amount) for key, reference, amount in books}
+    missing = [key for key, (_, _, _, status) in parts.items() if status == Status.SUCCEEDED and key not in applied]
+    if missing:
+        # A second look for parts that succeeded after the books were read.
         from core.models import SandboxPayout
 
-        applied = dict(SandboxPayout.objects.filter(key__in=[payout_key(p) for p in parts]).values_list("key", "amount"))
-        for part in parts:
-            amount = applied.get(payout_key(part))
-            if amount != part.amount:
-                findings.append(f"refund {part.refund_id}: succeeded, but the gateway applied {amount or 0} of "
-                                f"{part.amount} to payment {part.payment_id}")
-        return findings
-    for part in parts:
-        result = gateway.payout_status(key=payout_key(part))
+        applied.update((key, (reference, amount)) for key, reference, amount in SandboxPayout.objects
+                       .filter(key__in=missing).values_list("key", "payment_reference", "amount"))
+        books = books + [(key, *applied[key]) for key in missing if key in applied]
+    for key, (refund_id, payment_id, amount, status) in parts.items():
+        if status == Status.SUCCEEDED and applied.get(key, ("", 0))[1] != amount:
+            findings.append(f"refund {refund_id}: succeeded, but the gateway applied {applied.get(key, ('', 0))[1]} "
+                            f"of {amount} to payment {payment_id}")
+    refunded: dict[str, int] = {}
+    unknown_references = {reference for _, reference, _ in books if reference not in references}
+    references.update((reference, (pk, amount)) for pk, reference, amount in Payment.objects.filter(
+        gateway_reference__in=unknown_references).values_list("pk", "gateway_reference", "amount"))
+    for key, reference, amount in books:
+        refunded[reference] = refunded.get(reference, 0) + amount
+        payment = references.get(reference)
+        if payment is None:
+            findings.append(f"gateway payout {key}: {amount} to payment reference {reference}, which is no payment "
+                            "of ours")
+            continue
+        part = parts.get(key)
+        if part is None:
+            findings.append(f"gateway payout {key}: {amount} to payment {payment[0]} belongs to no refund part of ours")
+        elif part[1] != payment[0] or (part[3] != Status.SUCCEEDED and part[2] != amount):
+            findings.append(f"gateway payout {key}: {amount} to payment {payment[0]}, but its part of refund "
+                            f"{part[0]} is {part[2]} to payment {part[1]}")
+        elif part[3] == Status.NEEDS_ATTENTION:
+            findings.append(f"gateway payout {key}: applied, but refund {part[0]} still needs attention")
+    for reference, (payment_id, paid_amount) in references.items():
+        findings += _payment_total_findings(payment_id, paid_amount, refunded.get(reference, 0),
+                                            paid.get(payment_id, 0), open_.get(payment_id, 0))
+    return findings
+
+
+class _Part(NamedTuple):
+    refund_id: int
+    payment_id: int
+    payout_uuid: object
+
+
+def _payment_total_findings(payment_id: int, paid_amount: int, refunded: int, ours: int, in_flight: int) -> list[str]:
+    findings = []
+    if not ours <= refunded <= ours + in_flight:
+        findings.append(f"payment {payment_id}: the gateway refunded {refunded}, our succeeded refunds {ours}"
+                        + (f" (and {in_flight} still being paid)" if in_flight else ""))
+    if refunded > paid_amount:
+        findings.append(f"payment {payment_id}: the gateway refunded {refunded} of the {paid_amount} it paid")
+    return findings
+
+
+def _provider_findings(gateway, parts, paid, open_, references) -> list[str]:
+    """A real provider: each succeeded part asked by key (`payout_status`); each payment's refunded total asked
+    (`payment_refunded_batch`, 100 at a time) — what catches a payout the database does not know."""
+    from core.gateway import PayoutOutcome
+
+    findings = []
+    for key, (refund_id, payment_id, _, status) in parts.items():
+        if status != Refund.PayoutStatus.SUCCEEDED:
+            continue
+        result = gateway.payout_status(key=key)
         if result.outcome != PayoutOutcome.SUCCEEDED:
-            findings.append(f"refund {part.refund_id}: succeeded, but the gateway says {result.outcome.value} for "
-                            f"payment {part.payment_id}")
+            findings.append(f"refund {refund_id}: succeeded, but the gateway says {result.outcome.value} for "
+                            f"payment {payment_id}")
+    if not hasattr(gateway, "payment_refunded_batch"):
+        return findings + ["the gateway cannot say how much of a payment it refunded (payment_refunded_batch): "
+                           "payouts the database does not know go unchecked"]
+    ordered = sorted(references)
+    for start in range(0, len(ordered), 100):
+        chunk = ordered[start:start + 100]
+        for reference, answer in zip(chunk, gateway.payment_refunded_batch(chunk)):
+            payment_id, paid_amount = references[reference]
+            if answer.outcome != PayoutOutcome.SUCCEEDED:
+                findings.append(f"payment {payment_id}: the gateway did not say what it refunded ({answer.outcome.value})")
+                continue
+            findings += _payment_total_findings(payment_id, paid_amount, answer.amount, paid.get(payment_id, 0),
+                                                open_.get(payment_id, 0))
     return findings
 
 
@@ -130,6 +251,15 @@ def _attention_findings() -> list[str]:
         f"wallet {pk}: marked for attention at {at:%Y-%m-%d %H:%M} ({reason}), still open"
         for pk, at, reason in Wallet.objects.exclude(status=Wallet.Status.CLOSED).filter(attention_at__isnull=False)
         .order_by("pk").values_list("pk", "attention_at", "attention_reason")
+    ]
+    from refunds.payouts import OVER_REFUND
+
+    # A payout held back because the gateway had already refunded its payment (refunds/payouts.py): never paid.
+    findings += [
+        f"refund {pk}: payout held back, {error}"
+        for pk, error in Refund.objects.filter(payout_status=Refund.PayoutStatus.NEEDS_ATTENTION,
+                                               last_error__startswith=OVER_REFUND)
+        .order_by("pk").values_list("pk", "last_error")
     ]
     return findings
 
