@@ -6,16 +6,29 @@ Redis master + replica watched by three Sentinels.
     pgbouncer1 :6441 → node1     pgbouncer2 :6442 → node2   (transaction pooling)
     redis :6391 (master) :6392 (replica)   sentinels :26391 :26392 :26393 (quorum 2), master name "sa-redis"
 
-The product reaches the primary with libpq multi-host through the PgBouncers:
+The PgBouncers pool in transaction mode; their database `sa_failover_session` is the same database in session mode,
+for the server-side cursors of the streaming exports (DATABASE_STREAM_URL). The product reaches the primary with
+libpq multi-host through the PgBouncers:
 `postgres://postgres@/DB?host=127.0.0.1,127.0.0.1&port=6441,6442&target_session_attrs=read-write` — libpq tries
-each PgBouncer and keeps the one whose server answers `transaction_read_only = off`. A PgBouncer sits on its node
-(as it would on the node's machine), so a node that dies takes its PgBouncer with it and libpq moves on. Every
-process is started here in its own session and stopped through its recorded pid, never by name.
+each PgBouncer and keeps the one whose server takes writes. A PgBouncer sits on its node (as it would on the
+node's machine), so a node that dies takes its PgBouncer with it and libpq moves on.
+
+The trap, found by the first run: PgBouncer hands every client the startup parameters it cached from the node
+when its pool first connected — `in_hot_standby` and `default_transaction_read_only` among them — and libpq
+(≥ 14) decides `target_session_attrs` from those when they are there. After a promotion or a demotion the cache
+says the opposite of the truth: the promoted node's PgBouncer still says "standby" (refused), the demoted one's
+says "primary" (chosen, then every write fails read-only). So a follower (`BouncerFollower`, what a
+pg_auto_failover state hook would do in production) asks each node whether it takes writes (not in recovery, not
+`default_transaction_read_only`) every 0.25 s and restarts the node's PgBouncer when the answer flips; the
+restarted PgBouncer caches the new truth.
+
+Every process is started here in its own session and stopped through its recorded pid, never by name.
 """
 import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -51,6 +64,8 @@ class Cluster:
         self.base = base
         self.procs: dict[str, Proc] = {}
         self.sentinel_failovers_seen = 0
+        self.bouncer_lock = threading.RLock()
+        self.follower = BouncerFollower(self)
 
     # --- environment -----------------------------------------------------------------------
 
@@ -106,6 +121,7 @@ class Cluster:
                 self.autoctl("config", "set", "--pgdata", str(self.base / name), key, str(value), check=False)
         for name in NODE_PORTS:
             self.bouncer_start(name)
+        self.follower.start()
         say(f"cluster up in {time.monotonic() - started:.0f}s: {self.describe()}")
 
     def monitor_start(self) -> None:
@@ -192,7 +208,8 @@ class Cluster:
             except ProcessLookupError:
                 pass
         self.procs[name].kill()
-        self.procs[f"pgbouncer-{name}"].kill()
+        with self.bouncer_lock:
+            self.procs[f"pgbouncer-{name}"].kill()
         self._kill_orphans(name)
         return pid
 
@@ -216,6 +233,7 @@ class Cluster:
         if not ini.exists():
             (self.base / "userlist.txt").write_text(f'"{PG_USER}" ""\n')
             ini.write_text(f"""[databases]
+{DATABASE}_session = host=127.0.0.1 port={NODE_PORTS[name]} dbname={DATABASE} pool_mode=session
 * = host=127.0.0.1 port={NODE_PORTS[name]}
 [pgbouncer]
 listen_addr = 127.0.0.1
@@ -235,14 +253,22 @@ query_wait_timeout = 15
 server_check_delay = 1
 """)
             shutil.chown(ini, PG_USER, PG_USER)
-        proc = self.procs.get(f"pgbouncer-{name}") or self._proc(f"pgbouncer-{name}", ["/usr/sbin/pgbouncer", str(ini)])
-        proc.start()
-        wait_for_port(port)
+        with self.bouncer_lock:
+            proc = self.procs.get(f"pgbouncer-{name}") or self._proc(f"pgbouncer-{name}",
+                                                                      ["/usr/sbin/pgbouncer", str(ini)])
+            if proc.alive():
+                return
+            proc.start()
+            wait_for_port(port)
 
-    def bouncer_restart(self, name: str) -> None:
+    def bouncer_restart(self, name: str, *, only_if_running: bool = False) -> None:
         """PgBouncer crashes and comes back: every client connection through it is cut and must reconnect."""
-        self.procs[f"pgbouncer-{name}"].kill()
-        self.bouncer_start(name)
+        with self.bouncer_lock:
+            proc = self.procs[f"pgbouncer-{name}"]
+            if only_if_running and not proc.alive():
+                return
+            proc.kill()
+            self.bouncer_start(name)
 
     # --- Redis and Sentinel ----------------------------------------------------------------------
 
@@ -302,6 +328,7 @@ sentinel parallel-syncs {REDIS_MASTER} 1
     # --- both ------------------------------------------------------------------------------------
 
     def stop(self) -> None:
+        self.follower.stop.set()
         for proc in self.procs.values():
             proc.closed = True
         order = [n for n in self.procs if n.startswith("pgbouncer")] + list(NODE_PORTS) + ["monitor"]
@@ -330,3 +357,49 @@ sentinel parallel-syncs {REDIS_MASTER} 1
                 last = exc
             time.sleep(0.3)
         raise RuntimeError(f"timed out after {timeout}s waiting for {what}{f': {last}' if last else ''}")
+
+
+class BouncerFollower(threading.Thread):
+    """Restarts a node's PgBouncer when the node's role flips (see the module's docstring for why)."""
+
+    def __init__(self, cluster: Cluster):
+        super().__init__(name="bouncer-follower", daemon=True)
+        self.cluster = cluster
+        self.stop = threading.Event()
+        self.in_recovery: dict[str, bool] = {}
+        self.restarts = 0
+
+    def _in_recovery(self, name: str) -> bool | None:
+        import psycopg2
+
+        try:
+            conn = psycopg2.connect(host="127.0.0.1", port=NODE_PORTS[name], user=PG_USER, dbname="postgres",
+                                    connect_timeout=1)
+        except psycopg2.Error:
+            return None  # down or starting: nothing to learn
+        try:
+            with conn.cursor() as cur:
+                # Promoted but not yet writable counts as read-only: pg_auto_failover keeps a promoted standby on
+                # default_transaction_read_only until the monitor confirms the old primary is gone (stop_replication).
+                cur.execute("select pg_is_in_recovery() or current_setting('default_transaction_read_only')::bool")
+                return cur.fetchone()[0]
+        except psycopg2.Error:
+            return None
+        finally:
+            conn.close()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.25):
+            for name in NODE_PORTS:
+                now = self._in_recovery(name)
+                if now is None:
+                    continue
+                before = self.in_recovery.get(name)
+                self.in_recovery[name] = now
+                if before is not None and before != now:
+                    say(f"{name} now {'refuses' if now else 'takes'} writes: its PgBouncer restarts")
+                    self.restarts += 1
+                    try:
+                        self.cluster.bouncer_restart(name, only_if_running=True)
+                    except Exception as exc:  # noqa: BLE001 — it tries again on the next flip; say so
+                        say(f"restarting {name}'s PgBouncer failed: {exc}")
