@@ -344,7 +344,8 @@ class Faults:
         since = time.monotonic()
         self.cluster.node_rejoin(name)
         self.note("old_primary_rejoin", name)
-        self.cluster.wait_state({name: "secondary"}, timeout=120, checkpoint=self.cluster.primary())
+        primary = self.cluster.primary()
+        self.cluster.wait_state({name: "secondary", primary: "primary"}, timeout=120, checkpoint=primary)
         say(f"  {name} is a synchronous standby again after {time.monotonic() - since:.1f}s: "
             f"{self.cluster.sync_settings(self.cluster.primary())}")
 
@@ -453,9 +454,6 @@ def drive(stack, config, world, args, started) -> int:
 
 def refunds_export(config, world) -> bool:
     """50,000 refunds seeded by SQL in one store, then its staff's CSV export through PgBouncer: every row arrives."""
-    import csv
-    import io
-
     import requests
     from django.db import connection
 
@@ -471,18 +469,24 @@ def refunds_export(config, world) -> bool:
         cur.execute("""INSERT INTO refunds_refund (wallet_id, order_id, kind, amount, payout_status, payout_attempts,
                        last_error, created_at) SELECT %s, %s, 'return', 1, 'succeeded', 0, '', now()
                        FROM generate_series(1, %s)""", [wallet_id, order.pk, EXPORT_ROWS])
-    http = requests.Session()
-    login = http.get(config.base_url + "/accounts/login/", timeout=30)
-    token = http.cookies.get("csrftoken")
-    username = "chaos-staff1"
-    answer = http.post(config.base_url + "/accounts/login/", timeout=30, headers={"Referer": login.url},
-                       data={"username": username, "password": world.password, "csrfmiddlewaretoken": token})
-    today = time.strftime("%Y-%m-%d")
+    # Production settings mark the CSRF and session cookies Secure; over loopback HTTP a client would not send
+    # them back, so they travel by hand.
+    login = requests.get(config.base_url + "/accounts/login/", timeout=30)
+    csrf = login.cookies.get("csrftoken")
+    answer = requests.post(config.base_url + "/accounts/login/", timeout=30, allow_redirects=False,
+                           headers={"Cookie": f"csrftoken={csrf}"},
+                           data={"username": "chaos-staff1", "password": world.password, "csrfmiddlewaretoken": csrf})
+    session = answer.cookies.get("sessionid")
+    from django.utils import timezone
+
+    today = timezone.localdate().isoformat()  # the export's days are the product's (TIME_ZONE), not the machine's
     started = time.monotonic()
-    response = http.get(config.base_url + f"/merchant/exports/refunds.csv?start={today}&end={today}&store={store_id}",
-                        stream=True, timeout=120)
-    rows = sum(1 for _ in csv.reader(io.TextIOWrapper(response.raw, encoding="utf-8-sig"))) - 1 \
-        if response.status_code == 200 else -1
+    response = requests.get(config.base_url + f"/merchant/exports/refunds.csv?start={today}&end={today}"
+                            f"&store={store_id}", headers={"Cookie": f"sessionid={session}"}, stream=True,
+                            timeout=120, allow_redirects=False)
+    is_csv = response.status_code == 200 and response.headers.get("Content-Type", "").startswith("text/csv")
+    # Counted as it streams (a line per row: the seeded and the load's rows hold no newlines), never held whole.
+    rows = sum(1 for line in response.iter_lines(chunk_size=65536) if line) - 1 if is_csv else -1
     say(f"export: login {answer.status_code}, export {response.status_code}, {rows} rows in "
         f"{time.monotonic() - started:.1f}s through PgBouncer (seeded {EXPORT_ROWS})")
     return rows >= EXPORT_ROWS
