@@ -195,18 +195,13 @@ class Cluster:
     def kill_postmaster(self, name: str) -> int | None:
         """SIGKILL the node's postmaster alone: its keeper starts it again (crash recovery, same role)."""
         pid = self.postmaster_pid(name)
-        if pid:
-            os.kill(pid, signal.SIGKILL)
+        _sigkill(pid)
         return pid
 
     def kill_node(self, name: str) -> int | None:
         """The node's machine is lost: SIGKILL of its postmaster, its keeper and its PgBouncer together."""
         pid = self.postmaster_pid(name)
-        if pid:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        _sigkill(pid)
         self.procs[name].kill()
         with self.bouncer_lock:
             self.procs[f"pgbouncer-{name}"].kill()
@@ -338,12 +333,7 @@ sentinel parallel-syncs {REDIS_MASTER} 1
             if proc is not None:
                 proc.stop(timeout=20)
         for name in [*NODE_PORTS, "monitor"]:  # a postmaster that outlived its keeper (started by pg_ctl by hand)
-            pid = self.postmaster_pid(name)
-            if pid:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            _sigkill(self.postmaster_pid(name))
 
     @staticmethod
     def _wait(condition, timeout: float, what: str) -> None:
@@ -357,6 +347,14 @@ sentinel parallel-syncs {REDIS_MASTER} 1
                 last = exc
             time.sleep(0.3)
         raise RuntimeError(f"timed out after {timeout}s waiting for {what}{f': {last}' if last else ''}")
+
+
+def _sigkill(pid: int | None) -> None:
+    if pid:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 class BouncerFollower(threading.Thread):

@@ -436,9 +436,7 @@ def drive(stack, config, world, args, started) -> int:
     load.end()
     probe_stop.set()
     load_seconds = time.monotonic() - t0
-    for name, proc in stack.procs.items():
-        if name != "beat2" and not proc.alive():
-            proc.start()
+    stack.revive()
     say(f"load and faults done in {load_seconds:.0f}s; draining …")
     db.connections.close_all()
     left = drain(time.monotonic() + args.drain_timeout)

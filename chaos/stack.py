@@ -266,6 +266,12 @@ class Stack:
         self.worker_start(2)
         self.beat_start(1)
 
+    def revive(self) -> None:
+        """Every process comes back (one may have been killed at the very end) before the queue must drain."""
+        for name, proc in self.procs.items():
+            if name != "beat2" and not proc.alive():
+                proc.start()
+
     def stop(self) -> None:
         for proc in self.procs.values():
             proc.closed = True
