@@ -335,6 +335,13 @@ sentinel parallel-syncs {REDIS_MASTER} 1
         for name in [*NODE_PORTS, "monitor"]:  # a postmaster that outlived its keeper (started by pg_ctl by hand)
             _sigkill(self.postmaster_pid(name))
 
+    def remove(self, *, keep_logs_in: Path) -> None:
+        """After stop(): the logs to `keep_logs_in`, the data directories (a few hundred MB) away."""
+        keep_logs_in.mkdir(parents=True, exist_ok=True)
+        for log in self.base.glob("*.log"):
+            shutil.copy(log, keep_logs_in / log.name)
+        shutil.rmtree(self.base, ignore_errors=True)
+
     @staticmethod
     def _wait(condition, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
