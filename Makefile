@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: install test run reconcile bench chaos chaos-smoke prod-smoke
+.PHONY: install test run reconcile bench chaos chaos-smoke prod-smoke failover-smoke
 
 install: $(VENV)/.installed
 
@@ -62,3 +62,11 @@ bench: install
 		apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }; }
 	createdb -h 127.0.0.1 -U postgres sa_bench 2>/dev/null || true
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# `make failover-smoke`: the chaos stack on a pg_auto_failover pair + PgBouncer + Redis Sentinel (Debian's
+# postgresql-15-auto-failover, pgbouncer, redis-sentinel; run as root, PostgreSQL as `postgres`, data in
+# /var/tmp/sa-failover), faults (primary kills, rejoin, switchover, Redis master kill, PgBouncer restart), the
+# gateway and client oracles and a negative control; ~8–10 minutes. See chaos/failover.py.
+FAILOVER_ARGS ?=
+failover-smoke: install
+	$(BIN)/python -m chaos.failover $(FAILOVER_ARGS)

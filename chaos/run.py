@@ -392,10 +392,7 @@ def drive(stack, config, world, args, rng, started) -> int:
     for thread in merchant_threads + ([fault_thread] if fault_thread.is_alive() else []):
         thread.join()
     load_seconds = time.monotonic() - load_started
-    # Every process comes back (a worker may have been killed at the very end) before the queue must drain.
-    for name, proc in stack.procs.items():
-        if name != "beat2" and not proc.alive():
-            proc.start()
+    stack.revive()
     say(f"load done in {load_seconds:.0f}s; draining …")
     db.connections.close_all()
     left = drain(time.monotonic() + args.drain_timeout)

@@ -104,6 +104,7 @@ class Proc:
     popen: subprocess.Popen | None = None
     starts: int = 0
     closed: bool = False  # set by Stack.stop(): a fault thread still running must not start it again
+    user: str | None = None  # run as this user (PostgreSQL and PgBouncer refuse root)
 
     def start(self) -> None:
         if self.closed:
@@ -111,9 +112,14 @@ class Proc:
         self.starts += 1
         out = open(self.log, "ab")
         # Own session: a SIGKILL of the group takes the process and its children (a crash, not a shutdown).
-        self.popen = subprocess.Popen(self.argv, env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                      start_new_session=True)
+        as_user = {"user": self.user, "group": self.user, "extra_groups": []} if self.user else {}
+        self.popen = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdout=out, stderr=subprocess.STDOUT,
+                                      start_new_session=True, **as_user)
         out.close()
+
+    @property
+    def cwd(self):
+        return self.log.parent if self.user else ROOT
 
     @property
     def pid(self) -> int | None:
@@ -266,6 +272,12 @@ class Stack:
         self.worker_start(1)
         self.worker_start(2)
         self.beat_start(1)
+
+    def revive(self) -> None:
+        """Every process comes back (one may have been killed at the very end) before the queue must drain."""
+        for name, proc in self.procs.items():
+            if name != "beat2" and not proc.alive():
+                proc.start()
 
     def stop(self) -> None:
         for proc in self.procs.values():

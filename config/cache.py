@@ -22,14 +22,31 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from config.redis_sentinel import is_sentinel_url, sentinel_config, sentinel_manager
+
 log = logging.getLogger(__name__)
 OUTAGE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 class _ReusingClient(RedisCacheClient):
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, sentinel_master="", **kwargs):
         super().__init__(*args, **kwargs)
         self._clients = {}
+        self._sentinel_master = sentinel_master
+
+    def _get_connection_pool(self, write):
+        # Behind Sentinel: one pool whose connections ask the Sentinels for the master each time they connect,
+        # so the cache follows a Redis failover (config/redis_sentinel.py).
+        if not is_sentinel_url(self._servers[0]):
+            return super()._get_connection_pool(write)
+        if not self._pools:
+            from redis.sentinel import SentinelConnectionPool
+
+            config = sentinel_config(self._servers[0], self._sentinel_master)
+            options = {k: v for k, v in self._pool_options.items() if v is not None}
+            self._pools[0] = SentinelConnectionPool(config.master, sentinel_manager(config, **options), db=config.db,
+                                                    password=config.password, **options)
+        return self._pools[0]
 
     def get_client(self, key=None, *, write=False):
         pool = self._get_connection_pool(write)
@@ -77,6 +94,8 @@ return {hits, ttl}
 class ResilientRedisCache(RedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
+        if is_sentinel_url(server):  # one address list, not a master and read replicas split at ";"
+            self._servers = [server]
         self._class = _ReusingClient
         # redis-py's default retries back off for up to ~10 s per command: during an outage every request
         # would stall that long. One quick retry rides over a dropped connection; then the outage is handled.

@@ -14,6 +14,8 @@ import time
 import redis
 from django.conf import settings
 
+from config.redis_sentinel import redis_client
+
 log = logging.getLogger(__name__)
 
 # KEYS[1]: the slot key. ARGV: interval (s), burst (calls allowed at once), ttl (ms), reserve (1: take the slot
@@ -43,7 +45,9 @@ def _client() -> redis.Redis | None:
         return None
     with _clients_lock:
         if url not in _clients:
-            _clients[url] = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
+            # Behind Sentinel the client asks for the master on every reconnect: slots follow a Redis failover.
+            _clients[url] = redis_client(url, master=getattr(settings, "REDIS_SENTINEL_MASTER", ""),
+                                         socket_connect_timeout=1, socket_timeout=2)
         return _clients[url]
 
 

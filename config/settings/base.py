@@ -250,16 +250,31 @@ SPECTACULAR_SETTINGS = {
 
 # --- Cache (throttling, idempotency locks) and broker: Redis only ------------
 # Like DATABASE_URL, unset only where `make run` / `make test` start an embedded Redis before settings load.
+# Behind Sentinel (failover): REDIS_URL=sentinel://h1:p1/db;sentinel://h2:p2/db and REDIS_SENTINEL_MASTER; the
+# cache, the payout limiter and the broker then follow the master the Sentinels name (config/redis_sentinel.py).
 REDIS_URL = os.environ.get("REDIS_URL") or os.environ.get("CELERY_BROKER_URL", "")
-if not REDIS_URL.startswith(("redis://", "rediss://")):
+REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "")
+if REDIS_URL.startswith("sentinel://"):
+    from config.redis_sentinel import SentinelUrlError, sentinel_config
+
+    try:
+        sentinel_config(REDIS_URL, REDIS_SENTINEL_MASTER)
+    except SentinelUrlError as exc:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(f"REDIS_URL: {exc}") from exc
+elif not REDIS_URL.startswith(("redis://", "rediss://")):
     from django.core.exceptions import ImproperlyConfigured
 
-    raise ImproperlyConfigured("REDIS_URL (or CELERY_BROKER_URL) must name a Redis server (redis://…); "
-                               "`make run` and `make test` start an embedded one when both are unset.")
+    raise ImproperlyConfigured("REDIS_URL (or CELERY_BROKER_URL) must name a Redis server (redis://…) or its "
+                               "Sentinels (sentinel://…); `make run` and `make test` start an embedded one when "
+                               "both are unset.")
 # Tolerant of a Redis outage for plain gets and sets (throttles fail open for those seconds, never a 500),
 # with short socket timeouts so a hung Redis cannot hold a request (config/cache.py).
 CACHES = {"default": {"BACKEND": "config.cache.ResilientRedisCache", "LOCATION": REDIS_URL,
-                      "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2}}}
+                      "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2,
+                                  **({"sentinel_master": REDIS_SENTINEL_MASTER} if REDIS_URL.startswith("sentinel://")
+                                     else {})}}}
 
 # --- Celery ----------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL
@@ -269,6 +284,8 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL
 # Short socket timeouts: a hung or unreachable broker fails a publish in about a second (see below).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7200),
                                    "socket_connect_timeout": 1, "socket_timeout": 5}
+if CELERY_BROKER_URL.startswith("sentinel://"):  # kombu asks the Sentinels for this master
+    CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = REDIS_SENTINEL_MASTER
 CELERY_TASK_IGNORE_RESULT = True
 # Web requests publish after commit (emails, payouts). A broker that is down or unreachable must not hold them:
 # Celery's default (connect timeout 4 s, 3 publish retries) stalled each withdrawal 0.6 s with Redis refusing and
