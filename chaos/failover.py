@@ -562,7 +562,9 @@ def summary(faults, recorder, answers, lost, gateway, left, reconcile, exports_o
     odd_replays = [line for line in replays  # a 500 stores no answer: the retry may then succeed or refuse
                    if not (line.split(", then ", 1)[-1].startswith("5") or line.split(": first ", 1)[-1].startswith("5"))]
     others = [line for line in recorder.violations if not line.startswith(("replay of", "5"))]
-    print(f"load checks: {len(recorder.violations)} in all — {recorder.count_5xx()} × 5xx during the faults; "
+    unavailable = sum(statuses.get(503, 0) for statuses in recorder.by_kind.values())
+    print(f"load checks: {len(recorder.violations)} in all — {recorder.count_5xx()} × 5xx during the faults "
+          f"({unavailable} of them 503 + Retry-After: the database out of reach, core/api/exceptions.py); "
           f"{len(replays)} replays answered otherwise ({len(replays) - len(odd_replays)} of them with a 5xx); "
           f"{len(others)} other")
     for line in (odd_replays + others)[:10]:

@@ -22,7 +22,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from config.redis_sentinel import is_sentinel_url, sentinel_config, sentinel_manager
+from core.redis_sentinel import is_sentinel_url, sentinel_config, sentinel_manager
 
 log = logging.getLogger(__name__)
 OUTAGE = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -36,7 +36,7 @@ class _ReusingClient(RedisCacheClient):
 
     def _get_connection_pool(self, write):
         # Behind Sentinel: one pool whose connections ask the Sentinels for the master each time they connect,
-        # so the cache follows a Redis failover (config/redis_sentinel.py).
+        # so the cache follows a Redis failover (core/redis_sentinel.py).
         if not is_sentinel_url(self._servers[0]):
             return super()._get_connection_pool(write)
         if not self._pools:

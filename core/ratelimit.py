@@ -14,7 +14,7 @@ import time
 import redis
 from django.conf import settings
 
-from config.redis_sentinel import redis_client
+from core.redis_sentinel import redis_client
 
 log = logging.getLogger(__name__)
 

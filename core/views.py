@@ -2,7 +2,8 @@
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponseServerError
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, HttpResponse, HttpResponseServerError
 from django.shortcuts import render
 from django.template import loader
 
@@ -40,3 +41,26 @@ def permission_denied(request, exception):
 def server_error(request):
     # No request context: whatever broke (the database, a context processor) must not break this page too.
     return HttpResponseServerError(loader.get_template("500.html").render())
+
+
+class DatabaseUnavailableMiddleware:
+    """A page whose database cannot be reached (a failover in progress, a pool restarting) answers 503 with
+    Retry-After and templates/503.html, not the 500 page: the transaction rolled back and nothing changed. The
+    API's views answer the same in JSON (core/api/exceptions.py); this covers the pages."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, (OperationalError, InterfaceError)):
+            return None
+        import logging
+
+        logging.getLogger("allowance.pages").warning("database unavailable, page answered 503: %s",
+                                                     str(exception).strip().splitlines()[0] if str(exception) else "")
+        response = HttpResponse(loader.get_template("503.html").render(), status=503)
+        response["Retry-After"] = "2"
+        return response

@@ -60,7 +60,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into a 429
+    "axes.middleware.AxesMiddleware",  # turns a locked-out login into a 429
+    "core.views.DatabaseUnavailableMiddleware",  # a database out of reach: 503 + Retry-After, not a 500
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -251,11 +252,11 @@ SPECTACULAR_SETTINGS = {
 # --- Cache (throttling, idempotency locks) and broker: Redis only ------------
 # Like DATABASE_URL, unset only where `make run` / `make test` start an embedded Redis before settings load.
 # Behind Sentinel (failover): REDIS_URL=sentinel://h1:p1/db;sentinel://h2:p2/db and REDIS_SENTINEL_MASTER; the
-# cache, the payout limiter and the broker then follow the master the Sentinels name (config/redis_sentinel.py).
+# cache, the payout limiter and the broker then follow the master the Sentinels name (core/redis_sentinel.py).
 REDIS_URL = os.environ.get("REDIS_URL") or os.environ.get("CELERY_BROKER_URL", "")
 REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "")
 if REDIS_URL.startswith("sentinel://"):
-    from config.redis_sentinel import SentinelUrlError, sentinel_config
+    from core.redis_sentinel import SentinelUrlError, sentinel_config
 
     try:
         sentinel_config(REDIS_URL, REDIS_SENTINEL_MASTER)

@@ -1,8 +1,10 @@
 """The ONE exception handler of the API: every error is a JSON body with a 4xx status.
 
 Domain errors carry their own status and code; Django's ValidationError (password validators, model checks)
-is a 400 naming the fields; input the database cannot hold is a 400. Anything else is a bug: it is logged with
-its traceback and answered with a JSON 500 (hiding a bug behind a 4xx would tell clients their input was wrong).
+is a 400 naming the fields; input the database cannot hold is a 400; a database that cannot be reached (a
+failover in progress, a pool restarting) is a 503 with Retry-After — the transaction rolled back, nothing moved,
+and an Idempotency-Key stays free for the retry. Anything else is a bug: it is logged with its traceback and
+answered with a JSON 500 (hiding a bug behind a 4xx would tell clients their input was wrong).
 """
 import logging
 
@@ -12,7 +14,7 @@ from django.core.exceptions import (
     SuspiciousOperation,
     ValidationError as DjangoValidationError,
 )
-from django.db import DataError, IntegrityError
+from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import status
 from rest_framework.response import Response
@@ -29,7 +31,16 @@ def django_validation_error_data(exc: DjangoValidationError) -> dict:
     return {"detail": " ".join(str(m) for m in exc.messages)}
 
 
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+RETRY_AFTER_SECONDS = "2"
+
+
 def api_exception_handler(exc, context):
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        logger.warning("database unavailable, answered 503: %s", str(exc).strip().splitlines()[0] if str(exc) else exc)
+        return Response({"detail": "The service could not reach its database just now. Nothing was changed: try "
+                                   "again in a few seconds.", "code": "service_unavailable"},
+                        status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": RETRY_AFTER_SECONDS})
     if isinstance(exc, DomainError):
         if exc.field:
             return Response(exc.field_errors(), status=exc.status_code)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from config.redis_sentinel import SentinelUrlError, is_sentinel_url, sentinel_config
+from core.redis_sentinel import SentinelUrlError, is_sentinel_url, sentinel_config
 
 ROOT = Path(__file__).resolve().parents[2]
 URL = "sentinel://127.0.0.1:26391/10;sentinel://127.0.0.1:26392/10;sentinel://127.0.0.1:26393/10"
