@@ -79,10 +79,16 @@ def test_a_batch_with_declines_timeouts_and_lost_answers_pays_each_refund_exactl
     refund_ids = _refunds(60)
 
     # When the whole set is attempted as one batch, again and again
-    first = refund_payouts_execute(refund_ids=refund_ids)
+    first, asked = refund_payouts_execute(refund_ids=refund_ids), 1
+    while set(first.values()) == {"retry"} and asked < 10:
+        # The provider's refunded-total query, asked before anything is sent, timed out (it draws the same
+        # faults): nothing was sent and every part is to be retried — attempt again once the backoff has passed
+        assert not SandboxPayout.objects.exists()
+        first = refund_payouts_execute(refund_ids=refund_ids, now=timezone.now() + timedelta(days=asked))
+        asked += 1
     rounds = _pay_until_done(refund_ids)
 
-    # Then the first batch had every kind of outcome side by side …
+    # Then the first batch that reached the provider had every kind of outcome side by side …
     assert {"succeeded", "retry"} <= set(first.values()), first
     # … every refund ended paid, each key applied once, and a key the provider had applied was never sent again
     assert Counter(Refund.objects.filter(pk__in=refund_ids).values_list("payout_status", flat=True)) == {
