@@ -101,6 +101,7 @@ class FailoverStack(Stack):
         admin.close()
         subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=self.config.env(),
                        check=True, stdout=subprocess.DEVNULL)
+        self.static_collect()
 
     def stop(self) -> None:
         try:

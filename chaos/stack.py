@@ -206,7 +206,11 @@ class Stack:
         admin.close()
         subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=self.config.env(),
                        check=True, stdout=subprocess.DEVNULL)
-        # Production settings keep static files under hashed names from collectstatic's manifest, as the image does.
+        self.static_collect()
+
+    def static_collect(self) -> None:
+        """Production settings serve static files under hashed names from collectstatic's manifest, as the image
+        does: without it every page that names a static file is a 500."""
         subprocess.run([PYTHON, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=self.config.env(),
                        check=True, stdout=subprocess.DEVNULL)
 
