@@ -243,6 +243,8 @@ class Smoke:
         self.pg = {"host": admin.hostname or "127.0.0.1", "port": admin.port or 5432,
                    "user": admin.username or "postgres", "password": admin.password or ""}
         self.database_created = False
+        # compose names no GATEWAY_DATABASE_URL, so the sandbox's books are `<name>_gateway` (config/settings/base.py)
+        self.databases = [args.database, f"{args.database}_gateway"]
 
     # ---- paths and environment
 
@@ -363,7 +365,10 @@ class Smoke:
         admin = psycopg2.connect(dbname="postgres", **self.pg)
         admin.autocommit = True
         with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{self.args.database}" WITH (FORCE)')
+            # The money database and the sandbox gateway's books beside it (`<name>_gateway`, created by
+            # migrate): both fresh, or the gateway's books from an earlier run are payouts reconcile cannot place.
+            for name in self.databases:
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             cur.execute(f'CREATE DATABASE "{self.args.database}"')
         admin.close()
         self.database_created = True
@@ -669,7 +674,8 @@ class Smoke:
             admin = psycopg2.connect(dbname="postgres", **self.pg)
             admin.autocommit = True
             with admin.cursor() as cur:
-                cur.execute(f'DROP DATABASE IF EXISTS "{self.args.database}" WITH (FORCE)')
+                for name in self.databases:
+                    cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             admin.close()
 
 
