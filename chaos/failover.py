@@ -34,11 +34,10 @@ import time
 import uuid
 from collections import Counter
 from datetime import timedelta
-from pathlib import Path
 
 from chaos.cluster import BOUNCER_PORTS, DATABASE, NODE_PORTS, PG_BIN, PG_USER, REDIS_MASTER, SENTINEL_PORTS, Cluster
 from chaos.run import drain, mass_expiry_moment, seed_mass_expiry, seed_world
-from chaos.stack import PYTHON, ROOT, Proc, Stack, StackConfig, port_free
+from chaos.stack import PYTHON, ROOT, Proc, Stack, StackConfig, databases_recreate, port_free
 
 GATEWAY_DB = "sa_failover_gateway"
 MONEY_KINDS = {"buy", "spend", "withdraw", "cancel", "merchant-refund", "probe"}
@@ -91,17 +90,9 @@ class FailoverStack(Stack):
         if not port_free(self.config.web_port):
             raise RuntimeError(f"port {self.config.web_port} is taken")
         self.cluster.start()
-        import psycopg2
-
-        admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
-        admin.autocommit = True
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{GATEWAY_DB}" WITH (FORCE)')
-            cur.execute(f'CREATE DATABASE "{GATEWAY_DB}"')
-        admin.close()
-        subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=self.config.env(),
-                       check=True, stdout=subprocess.DEVNULL)
-        self.static_collect()
+        # The gateway's books outside the cluster, on the machine's server, as a provider's are.
+        databases_recreate(host="127.0.0.1", port=5432, user="postgres", drop=[GATEWAY_DB], create=[GATEWAY_DB])
+        self.migrate()
 
     def stop(self) -> None:
         try:

@@ -23,6 +23,22 @@ PYTHON = sys.executable
 
 
 @dataclass
+
+def databases_recreate(*, host: str, port: int, user: str, drop: list[str], create: list[str]) -> None:
+    """Drop `drop` (whoever is connected) and create `create` empty on the server at host:port."""
+    import psycopg2
+
+    admin = psycopg2.connect(host=host, port=port, user=user, dbname="postgres")
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            for name in drop:
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for name in create:
+                cur.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        admin.close()
+
 class StackConfig:
     run_dir: Path
     database: str = "sa_chaos"
@@ -194,16 +210,13 @@ class Stack:
     def database_create(self) -> None:
         """A fresh `sa_chaos` database (the chaos run owns it) and the sandbox gateway's books beside it
         (`sa_chaos_gateway`, core/db.py), migrated (`migrate` does both)."""
-        import psycopg2
+        databases_recreate(host=self.config.pg_host, port=self.config.pg_port, user=self.config.pg_user,
+                           drop=[self.config.database, f"{self.config.database}_gateway"],
+                           create=[self.config.database])
+        self.migrate()
 
-        admin = psycopg2.connect(host=self.config.pg_host, port=self.config.pg_port, user=self.config.pg_user,
-                                 dbname="postgres")
-        admin.autocommit = True
-        with admin.cursor() as cur:
-            for name in (self.config.database, f"{self.config.database}_gateway"):
-                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            cur.execute(f'CREATE DATABASE "{self.config.database}"')
-        admin.close()
+    def migrate(self) -> None:
+        """`migrate` (the money database, then the gateway's books) and the static files, as the image has them."""
         subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=self.config.env(),
                        check=True, stdout=subprocess.DEVNULL)
         self.static_collect()
