@@ -22,8 +22,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
 
-@dataclass
-
 def databases_recreate(*, host: str, port: int, user: str, drop: list[str], create: list[str]) -> None:
     """Drop `drop` (whoever is connected) and create `create` empty on the server at host:port."""
     import psycopg2
@@ -39,6 +37,8 @@ def databases_recreate(*, host: str, port: int, user: str, drop: list[str], crea
     finally:
         admin.close()
 
+
+@dataclass
 class StackConfig:
     run_dir: Path
     database: str = "sa_chaos"
