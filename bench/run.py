@@ -303,7 +303,8 @@ def main() -> None:
     for name in ["sweep_per_s", "sweep_ceiling_one_per_s", "sweep_ceiling_batched_per_s", "sweep_ratio",
                  "sweep_flatness", "sweep_ceiling_flatness", "sweep_peak_rss_mb", "api_withdraw_per_s", "api_trivial_per_s",
                  "api_withdraw_ratio", "api_withdraw_p99_ms", "api_withdraw_cpu_ms", "api_trivial_cpu_ms", "search_exact_p95_ms", "search_prefix_p95_ms",
-                 "insights_p95_ms", "insights_first_ms", "insights_hot_hour_p95_ms"] + settle.RESULT_NAMES + flash.RESULT_NAMES:
+                 "insights_p95_ms", "insights_first_ms", "insights_hot_hour_p95_ms", "insights_hot_rollup_ms",
+                 "insights_hot_live_ms"] + settle.RESULT_NAMES + flash.RESULT_NAMES:
         if name in RESULTS:
             value = RESULTS[name]
             say(f"RESULT {name} {value:.3f}" if value < 10 else f"RESULT {name} {value:.0f}")

@@ -31,7 +31,8 @@ def beat_schedule(settings) -> dict:
         "notify-held-withdrawals": {"task": "refunds.tasks.withdrawal_held_notify_due", **notify},
         "notify-expired-withdrawals": {"task": "refunds.tasks.withdrawal_expiry_notify_due", **notify},
         "purge-idempotency-keys": {"task": "core.tasks.idempotency_keys_purge", "schedule": timedelta(hours=1)},
-        "roll-up-insights": {"task": "refunds.tasks.insights_rollup_all", "schedule": timedelta(minutes=30)},
+        "roll-up-insights": {"task": "refunds.tasks.insights_rollup_all",
+                             **every(settings.INSIGHTS_ROLLUP_INTERVAL_SECONDS)},
         "remind-expiring-wallets": {"task": "allowance.tasks.wallet_expiry_remind_due",
                                     **every(settings.EXPIRY_REMINDER_INTERVAL_SECONDS)},
     }

@@ -1,12 +1,15 @@
 """Selectors for campaign insights (shared by /merchant/insights/ and GET /api/v1/merchant/insights/).
 
 Figures are sums of per-campaign, per-hour figures (`DayFigures`): sold, spent, withdrawn by outcome, expired,
-the net change of principal and bonus, and the times to refund (a histogram: by the second under ten
-minutes, by the minute beyond, so a median over any range is exact to that). An hour that has settled — it ended more than SETTLE_MARGIN ago, so no transaction
-still open can write into it — never changes again (payments, ledger entries and resolutions are stamped with
-the time they are written), so it is computed once, with aggregate queries, and kept in `InsightsHour`; only
-the last hour or so is read live, through indexes on time. A page or API call therefore reads one small row
-per hour of the range plus the last hour's activity, whatever the number of wallets (docs/perf.md, "Insights").
+the net change of principal and bonus, and the times to refund (a histogram: by the second under ten minutes, by
+the minute beyond, so a median over any range is exact to that). The beat keeps them every minute
+(`insights_rollup_all`): what each campaign did since its mark, up to the last minute (`rollup_through`), is
+added to its `InsightsHour` rows with aggregate queries, and the mark moves on. A page or API call reads one
+small row per hour of the range and, live through indexes on time, only what came after the mark — a minute or
+two, whatever happened in the current hour (docs/perf.md, "Insights in a busy hour").
+
+A row counts once: it is stamped when written, and the mark never passes the start of a transaction still open,
+so a row committed late is still after the mark; everything before the mark is committed when it is read.
 
 Outstanding principal and bonus are the running sum of every hour's net change since the campaign began (a
 closed wallet nets to zero), equal to the open wallets' balances: the roll-up mark carries the sum up to where
@@ -24,13 +27,15 @@ from django.utils import timezone
 from allowance.models import Campaign
 from core.db import lagging_alias
 from merchants.selectors import stores_for_staff
-from refunds.locks import insights_rollup_lock
+from refunds.locks import insights_rollups_lock
 from refunds.models import InsightsHour, InsightsRollup
 
 RESOLUTIONS = ("instant", "merchant", "auto", "expiry", "cancelled", "retained")
 MAX_RANGE_DAYS = 366
 FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
-SETTLE_MARGIN = timedelta(minutes=15)
+COMMIT_SLACK = timedelta(minutes=1)  # a stamp may be taken this long before its transaction's first statement
+ROLLUP_STALE = timedelta(hours=1)  # a page view rolls up itself only if the beat's mark is older than this
+FAR_FUTURE = datetime(2100, 1, 1, tzinfo=timezone.get_fixed_timezone(0))
 
 
 @dataclass
@@ -200,9 +205,23 @@ def _midnight(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min), timezone.get_default_timezone())
 
 
-def settled_until(now: datetime) -> datetime:
-    """The start of the first hour that may still change: every hour before it ended SETTLE_MARGIN ago."""
-    return timezone.localtime(now - SETTLE_MARGIN).replace(minute=0, second=0, microsecond=0)
+def rollup_through(now: datetime) -> datetime:
+    """How far the figures can be kept: the start of the minute COMMIT_SLACK before `now`, or before the oldest
+    transaction still open on this database if that began earlier.
+
+    Payments, ledger entries and resolutions are stamped with the time they are written, inside their transaction
+    (or, for a sweep's batch, just before it: refunds/services.py `_written_at`). So once every transaction that
+    began before a moment has ended, nothing can still appear stamped before that moment (less a slack for a stamp
+    taken just before its transaction's first statement), and a minute before it can be kept for good. A
+    transaction left open (a long export, a stuck worker) holds the mark back: the page views then read more live,
+    never less than what happened. Sessions of the same database role see each other's `xact_start`.
+    """
+    with connection.cursor() as cur:
+        cur.execute("SELECT min(xact_start) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND pid <> pg_backend_pid() AND backend_type = 'client backend' AND xact_start IS NOT NULL")
+        oldest = cur.fetchone()[0]
+    edge = min(now, oldest) if oldest is not None else now
+    return timezone.localtime(edge - COMMIT_SLACK).replace(second=0, microsecond=0)
 
 
 def insights_for_staff(*, user, start: date, end: date, store=None, campaign=None, now=None) -> Insights:
@@ -217,20 +236,25 @@ def insights_for_staff(*, user, start: date, end: date, store=None, campaign=Non
 
 def insights_for_campaigns(*, campaigns: list[Campaign], start: date, end: date, now=None) -> Insights:
     now = now or timezone.now()
-    through = settled_until(now)
     by_id = {c.pk: Figures() for c in campaigns}
     days = {start + timedelta(days=i): DayPoint(start + timedelta(days=i)) for i in range((end - start).days + 1)}
     if campaigns:
         ids = [c.pk for c in campaigns]
-        marks = insights_rollup(campaign_ids=ids, through=through)
-        for campaign_id, (principal, bonus) in marks.items():
-            by_id[campaign_id].outstanding_principal, by_id[campaign_id].outstanding_bonus = principal, bonus
-        # The range's kept hours (served by the unique index on campaign, day, hour), then the live ones.
+        marks = {m.campaign_id: m for m in InsightsRollup.objects.filter(campaign_id__in=ids)}
+        # The beat keeps every campaign up to the last minute; a page view rolls up itself only when it is far
+        # behind (the first view after a bulk load, or no beat running).
+        stale = [i for i in ids if i not in marks or marks[i].through is None or marks[i].through < now - ROLLUP_STALE]
+        if stale:
+            marks.update(insights_rollup(campaign_ids=stale, through=rollup_through(now)))
+        for campaign_id, mark in marks.items():
+            by_id[campaign_id].outstanding_principal, by_id[campaign_id].outstanding_bonus = mark.principal, mark.bonus
+        # The range's kept hours (served by the unique index on campaign, day, hour), then what came after each
+        # campaign's mark, live.
         kept = (InsightsHour.objects.filter(campaign_id__in=ids, day__gte=start, day__lte=end)
                 .values_list("campaign_id", "day", "figures"))
-        # The live hours are the costly read and may lag a moment: the replica's (core/db.py). The kept ones stay
-        # on the primary: the roll-up above may have written them a moment ago.
-        live = _hour_figures(ids, lo=through, hi=through + timedelta(days=1000), using=lagging_alias())
+        # The live part may lag a moment: the replica's (core/db.py). The marks and kept hours stay on the primary:
+        # a roll-up may have written them a moment ago.
+        live = _hour_figures({i: marks[i].through for i in ids}, hi=None, using=lagging_alias())
         for (campaign_id, day, _), figures in live.items():
             by_id[campaign_id].outstanding_principal += figures.principal_delta
             by_id[campaign_id].outstanding_bonus += figures.bonus_delta
@@ -256,35 +280,37 @@ def insights_for_campaigns(*, campaigns: list[Campaign], start: date, end: date,
                     total=total, days=list(days.values()))
 
 
-def insights_rollup(*, campaign_ids: list[int], through: datetime) -> dict[int, tuple[int, int]]:
-    """Keep the settled hours (before `through`) of these campaigns in InsightsHour; return each campaign's
-    outstanding (principal, bonus) as of `through`.
+def insights_rollup(*, campaign_ids: list[int], through: datetime) -> dict[int, InsightsRollup]:
+    """Keep what happened to these campaigns before `through` (see `rollup_through`) in InsightsHour, in one
+    transaction; return their marks (how far each got, and its outstanding principal and bonus there).
 
-    Each campaign's hours are computed once, from its first payment (or where the last roll-up stopped) to
-    `through`, in one pass of aggregate queries; its InsightsRollup row says how far it got and carries the
-    running balance. Two callers at once: the second waits on that row's lock (nothing else takes it, so
+    Each campaign is read from where its mark stopped (or its first payment) to `through`, all campaigns in one
+    pass of aggregate queries, and the result is added to the hour rows it falls in (the current hour's row grows
+    minute by minute). Two roll-ups at once: the second waits on the marks' locks (nothing else takes them, so
     purchases are never held up) and finds the work done.
     """
-    marks = {m.campaign_id: m for m in InsightsRollup.objects.filter(campaign_id__in=campaign_ids)}
-    for campaign_id in campaign_ids:
-        mark = marks.get(campaign_id)
-        if mark is not None and mark.through >= through:
-            continue
-        with transaction.atomic():
-            InsightsRollup.objects.bulk_create([InsightsRollup(campaign_id=campaign_id)], ignore_conflicts=True)
-            mark = insights_rollup_lock(campaign_id=campaign_id)
-            since = mark.through or _first_activity(campaign_id).replace(minute=0, second=0, microsecond=0)
-            if since < through:
-                rows = _hour_figures([campaign_id], lo=since, hi=through)
-                InsightsHour.objects.bulk_create(
-                    [InsightsHour(campaign_id=cid, day=day, hour=hour, figures=f.to_json())
-                     for (cid, day, hour), f in rows.items()], ignore_conflicts=True)
-                mark.principal += sum(f.principal_delta for f in rows.values())
-                mark.bonus += sum(f.bonus_delta for f in rows.values())
-            mark.through = max(through, since)
-            mark.save(update_fields=["through", "principal", "bonus"])
-        marks[campaign_id] = mark
-    return {campaign_id: (marks[campaign_id].principal, marks[campaign_id].bonus) for campaign_id in campaign_ids}
+    with transaction.atomic():
+        InsightsRollup.objects.bulk_create([InsightsRollup(campaign_id=i) for i in campaign_ids], ignore_conflicts=True)
+        marks = insights_rollups_lock(campaign_ids=campaign_ids)
+        behind = {i: m for i, m in marks.items() if m.through is None or m.through < through}
+        since = {i: m.through or min(_first_activity(i), through) for i, m in behind.items()}
+        rows = _hour_figures(since, hi=through) if behind else {}
+        if rows:
+            hours = {(c, d, h): DayFigures.from_json(f) for c, d, h, f in InsightsHour.objects.filter(
+                campaign_id__in={c for c, _, _ in rows}, day__in={d for _, d, _ in rows}
+            ).values_list("campaign_id", "day", "hour", "figures") if (c, d, h) in rows}
+            for key, figures in rows.items():
+                hours.setdefault(key, DayFigures()).add(figures)
+            InsightsHour.objects.bulk_create(
+                [InsightsHour(campaign_id=c, day=d, hour=h, figures=f.to_json()) for (c, d, h), f in hours.items()],
+                update_conflicts=True, unique_fields=["campaign", "day", "hour"], update_fields=["figures"])
+        for (campaign_id, _, _), figures in rows.items():
+            behind[campaign_id].principal += figures.principal_delta
+            behind[campaign_id].bonus += figures.bonus_delta
+        for mark in behind.values():
+            mark.through = through
+        InsightsRollup.objects.bulk_update(behind.values(), ["through", "principal", "bonus"])
+    return marks
 
 
 def _first_activity(campaign_id: int) -> datetime:
@@ -292,17 +318,19 @@ def _first_activity(campaign_id: int) -> datetime:
     with connection.cursor() as cur:
         cur.execute("SELECT min(created_at) FROM allowance_payment WHERE campaign_id = %s", [campaign_id])
         first = cur.fetchone()[0]
-    return timezone.localtime(first or timezone.now())
+    return first or timezone.now()
 
 
 # Each query reads one table's rows in [lo, hi) through an index on (campaign, time) or on time, and groups them
 # by campaign and local day in the database: one round trip each, a handful of rows back.
 
-def _hour_figures(ids: list[int], *, lo: datetime, hi: datetime,
+def _hour_figures(since: dict[int, datetime], *, hi: datetime | None,
                   using: str = DEFAULT_DB_ALIAS) -> dict[tuple[int, date, int], DayFigures]:
-    """{(campaign, local day, local hour): figures} of what happened in [lo, hi)."""
+    """{(campaign, local day, local hour): figures} of what happened to each campaign from its `since` to `hi`."""
     out: dict[tuple[int, date, int], DayFigures] = {}
-    params = {"ids": ids, "lo": lo, "hi": hi, "tz": settings.TIME_ZONE}
+    params = {"ids": list(since), "los": list(since.values()), "lo": min(since.values()), "hi": hi or FAR_FUTURE,
+              "tz": settings.TIME_ZONE}
+    marks = "unnest(%(ids)s::bigint[], %(los)s::timestamptz[]) AS m(campaign_id, lo)"
 
     def at(campaign_id, local):
         return out.setdefault((campaign_id, local.date(), local.hour), DayFigures())
@@ -311,7 +339,8 @@ def _hour_figures(ids: list[int], *, lo: datetime, hi: datetime,
         cur.execute(
             "SELECT campaign_id, date_trunc('hour', created_at AT TIME ZONE %(tz)s), count(*), sum(amount),"
             " sum(credit_amount - amount)"
-            " FROM allowance_payment WHERE campaign_id = ANY(%(ids)s) AND created_at >= %(lo)s AND created_at < %(hi)s"
+            " FROM allowance_payment JOIN " + marks + " USING (campaign_id)"
+            " WHERE created_at >= m.lo AND created_at < %(hi)s"
             " GROUP BY 1, 2", params)
         for campaign_id, hour, count, principal, bonus in cur.fetchall():
             f = at(campaign_id, hour)
@@ -324,7 +353,8 @@ def _hour_figures(ids: list[int], *, lo: datetime, hi: datetime,
             " -coalesce(sum(e.principal_delta + e.bonus_delta) FILTER (WHERE e.kind IN ('spend', 'spend_return')), 0),"
             " sum(e.principal_delta), sum(e.bonus_delta)"
             " FROM allowance_ledgerentry e JOIN allowance_wallet w ON w.id = e.wallet_id"
-            " WHERE e.created_at >= %(lo)s AND e.created_at < %(hi)s AND w.campaign_id = ANY(%(ids)s)"
+            " JOIN " + marks + " ON m.campaign_id = w.campaign_id"
+            " WHERE e.created_at >= %(lo)s AND e.created_at >= m.lo AND e.created_at < %(hi)s"
             " GROUP BY 1, 2", params)
         for campaign_id, hour, spent, principal, bonus in cur.fetchall():
             f = at(campaign_id, hour)
@@ -341,11 +371,12 @@ def _hour_figures(ids: list[int], *, lo: datetime, hi: datetime,
             "   THEN floor(extract(epoch FROM r.resolved_at - r.requested_at))"
             "   ELSE floor(extract(epoch FROM r.resolved_at - r.requested_at) / 60) * 60 END::bigint END,"
             " count(*), coalesce(sum(r.principal) FILTER (WHERE r.status = 'refunded'), 0),"
-            " count(*) FILTER (WHERE m.asked), count(*) FILTER (WHERE m.asked AND r.status = 'retained')"
+            " count(*) FILTER (WHERE rm.asked), count(*) FILTER (WHERE rm.asked AND r.status = 'retained')"
             " FROM refunds_withdrawalrequest r JOIN allowance_wallet w ON w.id = r.wallet_id"
             " CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM refunds_retentionmessage m"
-            "                                    WHERE m.request_id = r.id) AS asked) m"
-            " WHERE r.resolved_at >= %(lo)s AND r.resolved_at < %(hi)s AND w.campaign_id = ANY(%(ids)s)"
+            "                                    WHERE m.request_id = r.id) AS asked) rm"
+            " JOIN " + marks + " ON m.campaign_id = w.campaign_id"
+            " WHERE r.resolved_at >= %(lo)s AND r.resolved_at >= m.lo AND r.resolved_at < %(hi)s"
             " GROUP BY 1, 2, 3, 4", params)
         for campaign_id, hour, outcome, seconds, count, principal, asked, retained in cur.fetchall():
             f = at(campaign_id, hour)
@@ -362,10 +393,11 @@ def _hour_figures(ids: list[int], *, lo: datetime, hi: datetime,
 
 
 def insights_rollup_all(*, now=None) -> int:
-    """Roll every campaign's settled hours up (the beat runs this, so a page view never has to). Returns how many
-    campaigns were behind."""
-    through = settled_until(now or timezone.now())
+    """Keep every campaign's figures up to the last minute (the beat runs this every minute, so a page view reads
+    only the last minute or two live). Returns how many campaigns were behind."""
+    through = rollup_through(now or timezone.now())
     behind = list(Campaign.objects.exclude(pk__in=InsightsRollup.objects.filter(through__gte=through)
-                                           .values("campaign_id")).values_list("pk", flat=True))
-    insights_rollup(campaign_ids=behind, through=through)
+                                           .values("campaign_id")).order_by("pk").values_list("pk", flat=True))
+    if behind:
+        insights_rollup(campaign_ids=behind, through=through)
     return len(behind)

@@ -41,9 +41,11 @@ def refund_lock(*, id: int) -> Refund:
     return Refund.objects.select_for_update(of=("self",)).get(pk=id)
 
 
-def insights_rollup_lock(*, campaign_id: int) -> InsightsRollup:
-    """A campaign's insights roll-up mark, alone: one roll-up of a campaign at a time (no money row is held)."""
-    return InsightsRollup.objects.select_for_update(of=("self",)).get(campaign_id=campaign_id)
+def insights_rollups_lock(*, campaign_ids: list[int]) -> dict[int, InsightsRollup]:
+    """Campaigns' insights roll-up marks, in campaign order, alone: one roll-up of a campaign at a time (no money
+    row is held)."""
+    marks = InsightsRollup.objects.select_for_update(of=("self",)).filter(campaign_id__in=list(campaign_ids))
+    return {mark.campaign_id: mark for mark in marks.order_by("campaign_id")}
 
 
 def refund_payouts_claim(*, ids: list[int], now, lease_until) -> list[int]:

@@ -191,7 +191,8 @@ class RefundAllocation(models.Model):
 
 
 class InsightsHour(models.Model):
-    """One campaign's figures for one settled local hour (refunds.insights): written once, never changed."""
+    """One campaign's figures for one local hour, up to its roll-up mark (refunds.insights): the roll-up adds each
+    minute it keeps to it; nothing else writes it."""
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", db_index=False)
     day = models.DateField()  # local (TIME_ZONE)
@@ -207,7 +208,7 @@ class InsightsHour(models.Model):
 
 
 class InsightsRollup(models.Model):
-    """How far a campaign's InsightsHour rows go (every hour before `through` is kept) and its outstanding
+    """How far a campaign's InsightsHour rows go (everything before `through` is kept) and its outstanding
     principal and bonus at `through`. Locked while rolling up."""
 
     campaign = models.OneToOneField(Campaign, primary_key=True, on_delete=models.CASCADE, related_name="+")

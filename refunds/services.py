@@ -286,9 +286,9 @@ def _written_at(now: datetime) -> datetime:
     """The time a sweep's batch stamps on what it resolves: the sweep's clock, never before the batch is written.
 
     A sweep judges what is due by the `now` it started with, but a long one writes its last batches well after
-    that; the insights roll-up (refunds/insights.py) closes an hour SETTLE_MARGIN after it ends, so a batch
-    stamped with the start time could land in an hour already rolled up and never be counted. Taken inside each
-    batch's short transaction, so every batch commits within the margin of its stamp.
+    that; the insights roll-up (refunds/insights.py) keeps everything up to a minute before the oldest open
+    transaction, so a batch stamped with the start time could land before a mark already passed and never be
+    counted. Taken inside each batch's transaction, so the stamp is never before that transaction began.
     """
     return max(now, timezone.now())
 

@@ -211,6 +211,9 @@ NOTIFY_INTERVAL_SECONDS = env_int("NOTIFY_INTERVAL_SECONDS", 10)
 # The expiry reminder (email + notice on My Allowance) this many days before valid_until; how often beat looks.
 EXPIRY_REMINDER_DAYS = env_int("EXPIRY_REMINDER_DAYS", 7)
 EXPIRY_REMINDER_INTERVAL_SECONDS = env_int("EXPIRY_REMINDER_INTERVAL_SECONDS", 300)
+# How often beat keeps the insights up to the last minute (refunds/insights.py): a page reads live only what came
+# after, so this bounds a page view's live read.
+INSIGHTS_ROLLUP_INTERVAL_SECONDS = env_int("INSIGHTS_ROLLUP_INTERVAL_SECONDS", 60)
 MAX_AMOUNT_FEN = env_int("MAX_AMOUNT_FEN", 100_000_000)  # 1,000,000.00 yuan
 IDEMPOTENCY_KEY_TTL_SECONDS = env_int("IDEMPOTENCY_KEY_TTL_SECONDS", 86400)
 

@@ -1,5 +1,5 @@
-"""Issue 19.3: a sweep that outlives the settle margin never costs the insights a count. The roll-up closes an hour
-SETTLE_MARGIN after it ends; whatever a sweep resolves later must land in an hour not yet rolled up."""
+"""Issue 19.3: a sweep that outlives the roll-up never costs the insights a count. The beat keeps everything up to
+the last minute; whatever a sweep resolves later must be stamped after the mark, not with the sweep's start."""
 from datetime import timedelta
 
 import pytest
@@ -72,10 +72,10 @@ def test_a_sweep_across_an_hour_boundary_loses_no_count_to_the_roll_up(sweep, mo
     monkeypatch.setattr(timezone, "now", lambda: clock[0])
     # When the sweep resolves its first batch before the hour ends,
     assert run(now=start, batch_size=1, max_batches=1) == 1
-    # the beat rolls that hour up 20 minutes after it ended,
+    # the beat rolls that hour (and 19 minutes of the next) up 20 minutes after it ended,
     clock[0] = boundary + timedelta(minutes=20)
     insights_rollup_all(now=clock[0])
-    assert InsightsRollup.objects.get(campaign=campaign).through == boundary
+    assert InsightsRollup.objects.get(campaign=campaign).through == boundary + timedelta(minutes=19)
     # and the same sweep (the same start time) goes on with its other batches after that
     assert run(now=start, batch_size=1) == 2
     # Then, read later, the insights count all three resolutions and their principal
