@@ -4,6 +4,7 @@ from django.db import connection
 
 from allowance.locks import wallet_lock
 from allowance.models import Wallet
+from consumers.models import Consumer
 from refunds.models import InsightsRollup, Refund, RefundAllocation, WithdrawalRequest
 
 
@@ -83,3 +84,42 @@ def refund_payouts_paid_finish(*, ids: list[int], now) -> list[int]:
             [list(ids), Refund.PayoutStatus.SUCCEEDED, now, Refund.PayoutStatus.PROCESSING],
         )
         return sorted(refund_id for (refund_id,) in cursor.fetchall())
+
+
+# The held withdrawal in one statement (SPEC §4.2): the UPDATE locks the wallet — by id, only if it is the user's,
+# open (active), unexpired, holding principal, consumed, and (when given) still holding the principal the consumer
+# saw — and freezes it; the INSERT writes the pending request from the values it locked. PostgreSQL re-checks the
+# WHERE on the newest version of a row it had to wait for (READ COMMITTED), so a concurrent change is seen as in
+# `wallets_lock`. Sent alone it is its own transaction: one round trip instead of BEGIN, lock, insert, update
+# and COMMIT.
+_WALLET_HOLD = (
+    f"WITH held AS (UPDATE {Wallet._meta.db_table} w SET status = %(frozen)s FROM {Consumer._meta.db_table} c"
+    " WHERE w.id = %(wallet)s AND c.id = w.consumer_id AND c.user_id = %(user)s AND w.status = %(active)s"
+    " AND w.valid_until > %(now)s AND w.principal > 0 AND w.principal + w.bonus < w.credited{seen}"
+    " RETURNING w.id, w.principal, w.bonus)"
+    f" INSERT INTO {WithdrawalRequest._meta.db_table} (wallet_id, status, principal, bonus_lapsed, requested_at, due_at,"
+    " attention_reason) SELECT id, %(pending)s, principal, bonus, %(now)s, %(due)s, '' FROM held"
+    " RETURNING id, principal, bonus_lapsed"
+)
+_WALLET_HOLD_ANY = _WALLET_HOLD.replace("{seen}", "")
+_WALLET_HOLD_SEEN = _WALLET_HOLD.replace("{seen}", " AND w.principal = %(seen)s")
+
+
+def wallet_hold(*, wallet_id: int, user_id: int, now, due_at, seen_principal: int | None = None
+                ) -> WithdrawalRequest | None:
+    """Freeze a consumed wallet of this user and open its pending request, due at `due_at`, in one statement
+    (the wallet is locked by it; inside `transaction.atomic()` the lock is held to the commit). None, with
+    nothing changed, when the wallet is not the user's or not withdrawable this way (closed, frozen, expired,
+    empty, never spent, or its principal is not `seen_principal`): the caller then locks it to say which."""
+    params = {"wallet": wallet_id, "user": user_id, "now": now, "due": due_at, "seen": seen_principal,
+              "active": Wallet.Status.ACTIVE, "frozen": Wallet.Status.FROZEN,
+              "pending": WithdrawalRequest.Status.PENDING}
+    with connection.cursor() as cursor:
+        cursor.execute(_WALLET_HOLD_ANY if seen_principal is None else _WALLET_HOLD_SEEN, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    request = WithdrawalRequest(id=row[0], wallet_id=wallet_id, status=WithdrawalRequest.Status.PENDING,
+                                principal=row[1], bonus_lapsed=row[2], requested_at=now, due_at=due_at)
+    request._state.adding, request._state.db = False, connection.alias
+    return request
