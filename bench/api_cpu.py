@@ -6,20 +6,26 @@ of one request (plus psycopg2's and redis-py's client side), free of wrk and of 
 
 Each round times `--n` GET /api/v1/ping/ then `--n` POST /api/v1/wallets/<id>/withdrawals/ (each on a consumed
 wallet of its own, as bench/api.py does) with time.process_time and perf_counter, and prints the per-request
-CPU and wall time; medians over the rounds. `--profile` writes a cProfile of the withdrawals of the last round.
+CPU and wall time, and the CPU of its PostgreSQL backend (from /proc; the connection is persistent as in
+gunicorn); medians over the rounds. `--profile` writes a cProfile of the withdrawals of the last round.
 """
 import argparse
 import io
+import os
 import signal
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 from statistics import median
 
-import bench.run  # noqa: F401  (production settings on the bench database, django.setup())
+from bench.run import DATABASE_URL  # production settings on the bench database, django.setup()
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
+
+
+TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def _environ(method: str, path: str, token: str, body: bytes = b"", extra: dict | None = None) -> dict:
@@ -51,6 +57,7 @@ def main() -> None:
 
     from core.management.commands.migrate import database_ensure
 
+    print(f"database {DATABASE_URL}, load average {os.getloadavg()[0]:.1f}", flush=True)
     call_command("migrate", verbosity=0, interactive=False)
     database_ensure("gateway")
     call_command("migrate", verbosity=0, interactive=False, database="gateway")
@@ -91,6 +98,14 @@ def main() -> None:
     # warm-up: imports, the connection, URL resolver caches
     ping_batch(200)
     withdraw_batch(100)
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        backend = cur.fetchone()[0]
+
+    def _backend_ticks() -> int:
+        """CPU ticks (utime + stime) of this process's PostgreSQL backend (same machine: /proc is readable)."""
+        fields = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
     if args.queries:
         from django.db import reset_queries
         from django.test.utils import CaptureQueriesContext
@@ -128,16 +143,19 @@ def main() -> None:
             if args.stacks and r == args.rounds - 1:
                 signal.signal(signal.SIGPROF, sample)
                 signal.setitimer(signal.ITIMER_PROF, 0.0005, 0.0005)
+            p0 = _backend_ticks()
             c0, w0 = time.process_time(), time.perf_counter()
             fn(args.n)
             cpu, wall = (time.process_time() - c0) * 1000 / args.n, (time.perf_counter() - w0) * 1000 / args.n
+            pg = (_backend_ticks() - p0) * TICK_MS / args.n
             if profiler:
                 profiler.disable()
                 profiler.dump_stats(args.profile)
             if args.stacks and r == args.rounds - 1:
                 signal.setitimer(signal.ITIMER_PROF, 0, 0)
-            results[name].append((cpu, wall))
-            print(f"round {r + 1} {name:8} cpu {cpu:.3f} ms/request  wall {wall:.3f} ms/request", flush=True)
+            results[name].append((cpu, wall, pg))
+            print(f"round {r + 1} {name:8} cpu {cpu:.3f} ms/request  wall {wall:.3f} ms/request  "
+                  f"PostgreSQL backend cpu {pg:.3f} ms/request", flush=True)
     print("statuses:", status_seen)
     if args.stacks:
         with open(args.stacks, "w") as out:
@@ -145,9 +163,10 @@ def main() -> None:
                 out.write(f"{stack} {count}\n")
     for name, rs in results.items():
         if rs:
-            print(f"median {name:8} cpu {median(c for c, _ in rs):.3f} ms  wall {median(w for _, w in rs):.3f} ms")
+            print(f"median {name:8} cpu {median(r[0] for r in rs):.3f} ms  wall {median(r[1] for r in rs):.3f} ms  "
+                  f"PostgreSQL backend {median(r[2] for r in rs):.3f} ms")
     if results["ping"] and results["withdraw"]:
-        print(f"withdraw cpu / ping cpu = {median(c for c, _ in results['withdraw']) / median(c for c, _ in results['ping']):.2f}")
+        print(f"withdraw cpu / ping cpu = {median(r[0] for r in results['withdraw']) / median(r[0] for r in results['ping']):.2f}")
 
 
 if __name__ == "__main__":
