@@ -5,6 +5,7 @@ from django.db import connection
 from allowance.locks import wallet_lock
 from allowance.models import Wallet
 from consumers.models import Consumer
+from core.prepared import execute_prepared
 from refunds.models import InsightsRollup, Refund, RefundAllocation, WithdrawalRequest
 
 
@@ -91,18 +92,19 @@ def refund_payouts_paid_finish(*, ids: list[int], now) -> list[int]:
 # saw — and freezes it; the INSERT writes the pending request from the values it locked. PostgreSQL re-checks the
 # WHERE on the newest version of a row it had to wait for (READ COMMITTED), so a concurrent change is seen as in
 # `wallets_lock`. Sent alone it is its own transaction: one round trip instead of BEGIN, lock, insert, update
-# and COMMIT.
+# and COMMIT. Prepared once per connection (core/prepared.py). $1 wallet, $2 user, $3 now, $4 due at, $5 the
+# principal seen (NULL: not checked).
 _WALLET_HOLD = (
-    f"WITH held AS (UPDATE {Wallet._meta.db_table} w SET status = %(frozen)s FROM {Consumer._meta.db_table} c"
-    " WHERE w.id = %(wallet)s AND c.id = w.consumer_id AND c.user_id = %(user)s AND w.status = %(active)s"
-    " AND w.valid_until > %(now)s AND w.principal > 0 AND w.principal + w.bonus < w.credited{seen}"
+    f"WITH held AS (UPDATE {Wallet._meta.db_table} w SET status = '{Wallet.Status.FROZEN}'"
+    f" FROM {Consumer._meta.db_table} c WHERE w.id = $1 AND c.id = w.consumer_id AND c.user_id = $2"
+    f" AND w.status = '{Wallet.Status.ACTIVE}' AND w.valid_until > $3 AND w.principal > 0"
+    " AND w.principal + w.bonus < w.credited AND ($5::bigint IS NULL OR w.principal = $5)"
     " RETURNING w.id, w.principal, w.bonus)"
-    f" INSERT INTO {WithdrawalRequest._meta.db_table} (wallet_id, status, principal, bonus_lapsed, requested_at, due_at,"
-    " attention_reason) SELECT id, %(pending)s, principal, bonus, %(now)s, %(due)s, '' FROM held"
-    " RETURNING id, principal, bonus_lapsed"
+    f" INSERT INTO {WithdrawalRequest._meta.db_table} (wallet_id, status, principal, bonus_lapsed, requested_at,"
+    f" due_at, attention_reason) SELECT id, '{WithdrawalRequest.Status.PENDING}', principal, bonus, $3, $4, ''"
+    " FROM held RETURNING id, principal, bonus_lapsed"
 )
-_WALLET_HOLD_ANY = _WALLET_HOLD.replace("{seen}", "")
-_WALLET_HOLD_SEEN = _WALLET_HOLD.replace("{seen}", " AND w.principal = %(seen)s")
+_WALLET_HOLD_TYPES = ("bigint", "bigint", "timestamptz", "timestamptz", "bigint")
 
 
 def wallet_hold(*, wallet_id: int, user_id: int, now, due_at, seen_principal: int | None = None
@@ -111,15 +113,12 @@ def wallet_hold(*, wallet_id: int, user_id: int, now, due_at, seen_principal: in
     (the wallet is locked by it; inside `transaction.atomic()` the lock is held to the commit). None, with
     nothing changed, when the wallet is not the user's or not withdrawable this way (closed, frozen, expired,
     empty, never spent, or its principal is not `seen_principal`): the caller then locks it to say which."""
-    params = {"wallet": wallet_id, "user": user_id, "now": now, "due": due_at, "seen": seen_principal,
-              "active": Wallet.Status.ACTIVE, "frozen": Wallet.Status.FROZEN,
-              "pending": WithdrawalRequest.Status.PENDING}
-    with connection.cursor() as cursor:
-        cursor.execute(_WALLET_HOLD_ANY if seen_principal is None else _WALLET_HOLD_SEEN, params)
-        row = cursor.fetchone()
-    if row is None:
+    rows = execute_prepared(connection.alias, "refunds_wallet_hold", _WALLET_HOLD, _WALLET_HOLD_TYPES,
+                            [wallet_id, user_id, now, due_at, seen_principal])
+    if not rows:
         return None
-    request = WithdrawalRequest(id=row[0], wallet_id=wallet_id, status=WithdrawalRequest.Status.PENDING,
-                                principal=row[1], bonus_lapsed=row[2], requested_at=now, due_at=due_at)
+    (request_id, principal, bonus), = rows
+    request = WithdrawalRequest(id=request_id, wallet_id=wallet_id, status=WithdrawalRequest.Status.PENDING,
+                                principal=principal, bonus_lapsed=bonus, requested_at=now, due_at=due_at)
     request._state.adding, request._state.db = False, connection.alias
     return request

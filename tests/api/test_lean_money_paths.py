@@ -111,3 +111,53 @@ def test_the_one_statement_writes_the_columns_the_model_has():
         if field.column in written or field.primary_key:
             continue
         assert field.null, f"{field.column} is NOT NULL and not written by wallet_hold"
+
+
+def test_the_prepared_statement_is_prepared_once_per_connection_and_again_after_a_reconnect(settings):
+    from django.db import connection, connections
+
+    from core.prepared import execute_prepared
+
+    settings.DATABASE_POOL_MODE = "session"
+    sql, types = "SELECT $1::bigint + $2, $3::text", ("bigint", "bigint", "text")
+    assert execute_prepared("default", "test_add", sql, types, [1, 2, "50%"]) == [(3, "50%")]
+    assert execute_prepared("default", "test_add", sql, types, [10, 20, "x"]) == [(30, "x")]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE name = 'test_add'")
+        assert cursor.fetchone() == (1,)
+    # A new session (as after a reconnect) has no prepared statements: it is prepared there again.
+    connections["default"].__dict__["_prepared_statements"] = (object(), {"test_add"})
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE test_add")
+    assert execute_prepared("default", "test_add", sql, types, [2, 2, None]) == [(4, None)]
+    # A session that has it already (the bookkeeping lost, as on a new wrapper of the same session) keeps it.
+    connections["default"].__dict__["_prepared_statements"] = (object(), set())
+    assert execute_prepared("default", "test_add", sql, types, [3, 2, None]) == [(5, None)]
+
+
+def test_behind_a_transaction_pooler_the_statement_is_sent_plain(settings):
+    from django.db import connection
+
+    from core.prepared import execute_prepared
+
+    settings.DATABASE_POOL_MODE = "transaction"
+    assert execute_prepared("default", "test_plain", "SELECT $1::bigint + $2, $3 || '%'", ("bigint", "bigint", "text"),
+                            [1, 2, "a"]) == [(3, "a%")]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE name = 'test_plain'")
+        assert cursor.fetchone() == (0,)
+
+
+@pytest.mark.parametrize("pool_mode", ["session", "transaction"])
+def test_the_hold_with_a_seen_principal_holds_only_at_that_principal(world, bought, spent, settings, pool_mode):
+    from refunds.locks import wallet_hold
+
+    settings.DATABASE_POOL_MODE = pool_mode
+    now = timezone.now()
+    user_id = world.alice.user.pk
+    assert wallet_hold(wallet_id=bought.pk, user_id=user_id, now=now, due_at=now, seen_principal=7100) is None
+    assert wallet_hold(wallet_id=bought.pk, user_id=world.bob.user.pk, now=now, due_at=now) is None
+    held = wallet_hold(wallet_id=bought.pk, user_id=user_id, now=now, due_at=now + services.hold(), seen_principal=7200)
+    assert (held.status, held.principal, held.bonus_lapsed, held.wallet_id) == ("pending", 7200, 1800, bought.pk)
+    assert WithdrawalRequest.objects.get().pk == held.pk
+    assert wallet_hold(wallet_id=bought.pk, user_id=user_id, now=now, due_at=now) is None  # frozen now
