@@ -57,9 +57,22 @@ ROLES = {"gunicorn": "gunicorn", "postgres": "PostgreSQL", "redis-server": "Redi
 TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_ticks() -> tuple[Counter, int]:
-    """CPU time used so far, in clock ticks, by the processes of each role (from /proc), and by the machine."""
+def _own_backends() -> set[int]:
+    """The PostgreSQL backends connected to the benchmark's database (the server's workers keep theirs: CONN_MAX_AGE),
+    but not this process's own."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        return {pid for (pid,) in cur.fetchall()}
+
+
+def _cpu_ticks(server=None, backends=None) -> tuple[Counter, int]:
+    """CPU time used so far, in clock ticks, by the processes of each role (from /proc), and by the machine.
+
+    With `server` (the gunicorn Popen, started in a session of its own) only that server's processes count as
+    gunicorn, and with `backends` only those PostgreSQL backends: on a shared machine other sessions run
+    gunicorns and databases too, and their CPU is not this server's."""
     by_role = Counter()
+    session = os.getsid(server.pid) if server is not None and server.poll() is None else None
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
@@ -67,17 +80,23 @@ def _cpu_ticks() -> tuple[Counter, int]:
             continue
         comm, fields = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :].split()
         role = ROLES.get(comm) or ("kernel" if comm.startswith("kworker") else None)
+        if role == "gunicorn" and session is not None and int(fields[3]) != session:
+            continue
+        if role == "PostgreSQL" and backends is not None and int(stat.parent.name) not in backends:
+            continue
         if role:
             by_role[role] += int(fields[11]) + int(fields[12])  # utime + stime
     cpu = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     return by_role, sum(cpu) - cpu[3] - cpu[4]  # all but idle and iowait
 
 
-def _wrk(script: str, data: Path, seconds: int, connections: int, port: int, *extra, until=None) -> dict:
+def _wrk(script: str, data: Path, seconds: int, connections: int, port: int, *extra, until=None, server=None) -> dict:
     """One wrk run of `seconds`; with `until` (a callable), stopped early (SIGINT: wrk prints its figures) as
-    soon as `until()` is true — wrk's own clock always runs the whole duration."""
+    soon as `until()` is true — wrk's own clock always runs the whole duration. With `server` (the gunicorn
+    Popen) the gunicorn and PostgreSQL CPU is that server's and its database's backends' alone."""
     threads = min(2, os.cpu_count() or 2)
-    roles_before, machine_before = _cpu_ticks()
+    backends = _own_backends() if server is not None else None
+    roles_before, machine_before = _cpu_ticks(server, backends)
     wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     process = subprocess.Popen(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s",
@@ -93,7 +112,9 @@ def _wrk(script: str, data: Path, seconds: int, connections: int, port: int, *ex
     out, err = process.communicate()
     if process.returncode:
         raise SystemExit(f"wrk failed ({process.returncode}):\n{out[-2000:]}\n{err[-2000:]}")
-    roles_after, machine_after = _cpu_ticks()
+    if backends is not None:  # a worker recycled meanwhile has a new backend: count from its start (≈ exact)
+        backends |= _own_backends()
+    roles_after, machine_after = _cpu_ticks(server, backends)
     wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
 
     def ms(label):
@@ -214,7 +235,7 @@ def phase_api(args, results: dict, fresh, say, bench_env) -> None:
                 ("trivial GET /api/v1/ping/", "ping.lua", other_data, ()),
                 ("POST /api/v1/wallets/ID/withdrawals/", "withdraw.lua", withdraw_data[n], ()),
             ]:
-                r = _wrk(script, data, seconds, connections, port, *extra)
+                r = _wrk(script, data, seconds, connections, port, *extra, server=server)
                 runs.setdefault(name, []).append(r)
                 bad = f", {r['non2xx']} non-2xx" if r["non2xx"] else ""
                 bad += f", socket errors {r['socket_errors']}" if r["socket_errors"] else ""

@@ -4,6 +4,8 @@ from django.db import connection
 
 from allowance.locks import wallet_lock
 from allowance.models import Wallet
+from consumers.models import Consumer
+from core.prepared import execute_prepared
 from refunds.models import InsightsRollup, Refund, RefundAllocation, WithdrawalRequest
 
 
@@ -85,3 +87,40 @@ def refund_payouts_paid_finish(*, ids: list[int], now) -> list[int]:
             [list(ids), Refund.PayoutStatus.SUCCEEDED, now, Refund.PayoutStatus.PROCESSING],
         )
         return sorted(refund_id for (refund_id,) in cursor.fetchall())
+
+
+# The held withdrawal in one statement (SPEC §4.2): the UPDATE locks the wallet — by id, only if it is the user's,
+# open (active), unexpired, holding principal, consumed, and (when given) still holding the principal the consumer
+# saw — and freezes it; the INSERT writes the pending request from the values it locked. PostgreSQL re-checks the
+# WHERE on the newest version of a row it had to wait for (READ COMMITTED), so a concurrent change is seen as in
+# `wallets_lock`. Sent alone it is its own transaction: one round trip instead of BEGIN, lock, insert, update
+# and COMMIT. Prepared once per connection (core/prepared.py). $1 wallet, $2 user, $3 now, $4 due at, $5 the
+# principal seen (NULL: not checked).
+_WALLET_HOLD = (
+    f"WITH held AS (UPDATE {Wallet._meta.db_table} w SET status = '{Wallet.Status.FROZEN}'"
+    f" FROM {Consumer._meta.db_table} c WHERE w.id = $1 AND c.id = w.consumer_id AND c.user_id = $2"
+    f" AND w.status = '{Wallet.Status.ACTIVE}' AND w.valid_until > $3 AND w.principal > 0"
+    " AND w.principal + w.bonus < w.credited AND ($5::bigint IS NULL OR w.principal = $5)"
+    " RETURNING w.id, w.principal, w.bonus)"
+    f" INSERT INTO {WithdrawalRequest._meta.db_table} (wallet_id, status, principal, bonus_lapsed, requested_at,"
+    f" due_at, attention_reason) SELECT id, '{WithdrawalRequest.Status.PENDING}', principal, bonus, $3, $4, ''"
+    " FROM held RETURNING id, principal, bonus_lapsed"
+)
+_WALLET_HOLD_TYPES = ("bigint", "bigint", "timestamptz", "timestamptz", "bigint")
+
+
+def wallet_hold(*, wallet_id: int, user_id: int, now, due_at, seen_principal: int | None = None
+                ) -> WithdrawalRequest | None:
+    """Freeze a consumed wallet of this user and open its pending request, due at `due_at`, in one statement
+    (the wallet is locked by it; inside `transaction.atomic()` the lock is held to the commit). None, with
+    nothing changed, when the wallet is not the user's or not withdrawable this way (closed, frozen, expired,
+    empty, never spent, or its principal is not `seen_principal`): the caller then locks it to say which."""
+    rows = execute_prepared(connection.alias, "refunds_wallet_hold", _WALLET_HOLD, _WALLET_HOLD_TYPES,
+                            [wallet_id, user_id, now, due_at, seen_principal])
+    if not rows:
+        return None
+    (request_id, principal, bonus), = rows
+    request = WithdrawalRequest(id=request_id, wallet_id=wallet_id, status=WithdrawalRequest.Status.PENDING,
+                                principal=principal, bonus_lapsed=bonus, requested_at=now, due_at=due_at)
+    request._state.adding, request._state.db = False, connection.alias
+    return request

@@ -21,7 +21,7 @@ from allowance.services import audit_record, store_actor_check
 from allowance.locks import wallets_lock, wallets_lock_skip_locked
 from merchants.selectors import store_staff_check
 from refunds.models import Refund, RetentionMessage, WithdrawalRequest
-from refunds.locks import request_and_wallet_lock, requests_pending_lock
+from refunds.locks import request_and_wallet_lock, requests_pending_lock, wallet_hold
 from refunds.refunds import refund_rows_create
 from core.bulk import rows_insert, rows_update
 from core.sweeps import sweep_isolated
@@ -142,7 +142,9 @@ def withdrawal_request(*, wallet: Wallet | int, actor, now=None, seen_principal:
     """Ask for the unconsumed principal back: refunded at once if nothing was spent, else held (wallet frozen).
 
     `wallet` may be given by id (the API has only the id from its URL): it is read once, locked, with the
-    actor's ownership checked in the same statement; someone else's wallet is `NotFound`. `seen_principal` is
+    actor's ownership checked in the same statement; someone else's wallet is `NotFound`. A consumed wallet is
+    held by one statement (`wallet_hold`: lock, checks, freeze and the request's insert, its own transaction
+    unless the caller has one open). `seen_principal` is
     the amount the consumer confirmed: if an order paid or returned has changed the principal since, nothing
     moves and `WithdrawalAmountChanged` (409) gives the new figures.
     """
@@ -150,22 +152,29 @@ def withdrawal_request(*, wallet: Wallet | int, actor, now=None, seen_principal:
     wallet_id = wallet if isinstance(wallet, int) else wallet.pk
     if not 0 < wallet_id <= MAX_ID:
         raise errors.NotFound()
+    # The common case, a consumed wallet held: one statement locks the wallet with every check below in its
+    # WHERE, freezes it and writes the request (docs/perf.md). Anything else finds nothing there and takes the
+    # locked path, which says why or refunds at once.
+    held = wallet_hold(wallet_id=wallet_id, user_id=actor.pk, now=now, due_at=now + hold(),
+                       seen_principal=seen_principal)
+    if held is not None:
+        return held
     with transaction.atomic():
         wallet = wallets_lock(ids=[wallet_id], owner=actor).get(wallet_id)
         if wallet is None:
             raise errors.NotFound()
         _withdrawal_check(wallet, now)
         _seen_principal_check(wallet=wallet, seen_principal=seen_principal, error=errors.WithdrawalAmountChanged)
-        request = WithdrawalRequest(wallet=wallet, requested_at=now)
         if not wallet.consumed:
+            request = WithdrawalRequest(wallet=wallet, requested_at=now)
             _wallet_close_and_refund(wallet=wallet, request=request, resolution=Resolution.INSTANT, actor=actor, now=now)
             return request
-        request.due_at = now + hold()
-        request.principal, request.bonus_lapsed = wallet.principal, wallet.bonus
-        request.save()
-        wallet.status = Wallet.Status.FROZEN
-        wallet.save(update_fields=["status"])
-    return request
+        # Spent since the first look (a concurrent order): hold it now, with the wallet locked the statement matches.
+        held = wallet_hold(wallet_id=wallet_id, user_id=actor.pk, now=now, due_at=now + hold(),
+                           seen_principal=seen_principal)
+        if held is None:  # the statement's WHERE is these checks: a bug if they ever disagree
+            raise RuntimeError(f"wallet {wallet_id} passed the checks under lock but could not be held")
+    return held
 
 
 def withdrawal_cancel(*, request: WithdrawalRequest, actor, now=None) -> WithdrawalRequest:

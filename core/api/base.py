@@ -6,7 +6,10 @@ from django.core.validators import RegexValidator
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from django.contrib.auth import get_user_model
+from django.db import connections, router
+from rest_framework import authentication, exceptions
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle, UserRateThrottle
@@ -103,6 +106,42 @@ class MoneyThrottle(UserRateThrottle):
 
     def wait(self):
         return self._wait
+
+
+class TokenAuthentication(authentication.TokenAuthentication):
+    """DRF's `Authorization: Token <key>`, its answers and checks unchanged, with the token and its user read by
+    one hand-written statement (the same join DRF's `select_related("user").get(key=…)` sends) instead of a
+    query the ORM compiles on every request: that compilation was about a third of the CPU of a trivial API
+    request (docs/perf.md). The user and the token are model instances as the ORM would give them."""
+
+    _statements: dict = {}
+
+    def _statement(self, token_model, user_model):
+        key = (token_model, user_model)
+        if key not in self._statements:
+            names = [f.attname for f in user_model._meta.concrete_fields]
+            columns = ", ".join(f'u."{f.column}"' for f in user_model._meta.concrete_fields)
+            sql = (f'SELECT t."created", {columns} FROM "{token_model._meta.db_table}" t'
+                   f' JOIN "{user_model._meta.db_table}" u ON u."{user_model._meta.pk.column}" = t."user_id"'
+                   ' WHERE t."key" = %s')
+            self._statements[key] = (sql, names)
+        return self._statements[key]
+
+    def authenticate_credentials(self, key):
+        token_model, user_model = self.get_model(), get_user_model()
+        sql, names = self._statement(token_model, user_model)
+        alias = router.db_for_read(token_model)
+        with connections[alias].cursor() as cursor:
+            cursor.execute(sql, [key])
+            row = cursor.fetchone()
+        if row is None:
+            raise exceptions.AuthenticationFailed(_("Invalid token."))
+        user = user_model.from_db(alias, names, row[1:])
+        if not user.is_active:
+            raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
+        token = token_model.from_db(alias, ["key", "user_id", "created"], [key, user.pk, row[0]])
+        token.user = user
+        return (user, token)
 
 
 class ApiView(APIView):
