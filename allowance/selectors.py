@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from allowance.models import Campaign, LedgerEntry, Order, Payment, Wallet
 from consumers.models import Consumer
+from core.ids import MAX_ID
 from merchants.models import Store
 from merchants.selectors import stores_for_staff
 
@@ -44,6 +45,23 @@ def store_list():
 def campaign_list():
     """Every campaign (a purchase checks the sale itself, under lock)."""
     return Campaign.objects.all()
+
+
+def campaign_for_purchase(*, pk: int, user) -> tuple[Campaign | None, Consumer | None]:
+    """The campaign a user asks to buy, with its store, and the consumer behind the user, in one read (the API's
+    purchase; docs/perf.md, the flash sale). (None, consumer) when there is no such campaign; consumer None for
+    a user who is not a consumer. The consumer has only its id and user loaded."""
+    if not 0 < pk <= MAX_ID:
+        return None, Consumer.objects.filter(user_id=user.pk).first()
+    buyer = Consumer.objects.filter(user_id=user.pk).values("pk")[:1]
+    campaign = Campaign.objects.select_related("store").annotate(buyer_id=Subquery(buyer)).filter(pk=pk).first()
+    if campaign is None:
+        return None, Consumer.objects.filter(user_id=user.pk).first()
+    if campaign.buyer_id is None:
+        return campaign, None
+    consumer = Consumer.from_db(Consumer.objects.db, ["id", "user_id"], [campaign.buyer_id, user.pk])
+    consumer.user = user
+    return campaign, consumer
 
 
 def campaigns_for_staff(*, user, state: str | None = "active", now=None):

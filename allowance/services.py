@@ -154,21 +154,28 @@ def _campaign_end(*, campaign: Campaign, actor, by_admin: bool) -> Campaign:
     return campaign
 
 
+def campaign_purchase_check(*, campaign: Campaign, now=None) -> None:
+    """The refusals a purchase needs no lock for: the campaign is not on sale, or is seen sold out (sold is only
+    ever counted up, so a campaign seen sold out is sold out). Raises CampaignNotActive or OutOfStock."""
+    if not campaign.is_on_sale(now or timezone.now()):
+        raise errors.CampaignNotActive()
+    if campaign.stock is not None and campaign.sold_count >= campaign.stock:
+        raise errors.OutOfStock()
+
+
 def campaign_purchase(*, campaign: Campaign, consumer: Consumer, now=None) -> Wallet:
     """Buy a campaign: the sandbox payment succeeds at once and tops up the consumer's open wallet of it, or
     opens a new wallet (the first purchase, or after the last one closed). The limit counts every purchase.
 
-    The consumer's row queues that consumer's purchases (limit, one open wallet); the stock is taken last, with
-    one conditional UPDATE just before the commit, so a sale's buyers queue on the campaign row only for their
-    commits (docs/perf.md, the flash sale). A buyer refused there leaves nothing: the transaction rolls back."""
+    `campaign` is used as the caller read it (not locked, as any read here would be): the stock take re-checks
+    the sale and the stock under the row's lock, and the rest of a campaign (price, credit, limit, validity,
+    store) never changes once created. The consumer's row queues that consumer's purchases (limit, one open
+    wallet); the stock is taken last, with one conditional UPDATE just before the commit, so a sale's buyers
+    queue on the campaign row only for their commits (docs/perf.md, the flash sale). A buyer refused there
+    leaves nothing: the transaction rolls back."""
     now = now or timezone.now()
+    campaign_purchase_check(campaign=campaign, now=now)
     with transaction.atomic():
-        campaign = Campaign.objects.get(pk=campaign.pk)  # read, not locked: the stock take below re-checks it
-        if not campaign.is_on_sale(now):
-            raise errors.CampaignNotActive()
-        # Sold is only ever counted up, so a campaign seen sold out is sold out: refuse before locking anything.
-        if campaign.stock is not None and campaign.sold_count >= campaign.stock:
-            raise errors.OutOfStock()
         consumer_lock(id=consumer.pk)
         bought = Payment.objects.filter(consumer=consumer, campaign=campaign).count()
         if bought >= campaign.per_consumer_limit:

@@ -66,7 +66,7 @@ class _Queries:
         return execute(sql, params, many, context)
 
 
-def run(buyers: int, stock: int, profile: str | None, show_sql: bool = False) -> dict:
+def run(buyers: int, stock: int, profile: str | None, show_sql: bool = False, calls: bool = False) -> dict:
     from bench import flash
 
     fx = flash._setup(buyers, stock)
@@ -74,6 +74,7 @@ def run(buyers: int, stock: int, profile: str | None, show_sql: bool = False) ->
     statuses = {}
     cpu = {"sale": [], "refusal": [], "other": []}
     queries = {"sale": [], "refusal": [], "other": []}
+    function_calls = {"sale": [], "refusal": [], "other": []}
     profiler = cProfile.Profile(time.process_time) if profile else None
     counter = _Queries()
     warm = fx["rows"][:0]
@@ -87,11 +88,18 @@ def run(buyers: int, stock: int, profile: str | None, show_sql: bool = False) ->
                 (profile == "sale" and not sold_out) or (profile == "refusal" and sold_out))
             if profiling:
                 profiler.enable()
+            counting = cProfile.Profile() if calls else None
+            if counting:
+                counting.enable()
             t0 = time.process_time()
             response = app(environ, lambda status, headers: None)
             body = b"".join(response)
             response.close()
             spent = time.process_time() - t0
+            if counting:
+                counting.disable()
+                counting.create_stats()
+                n_calls = sum(nc for (cc, nc, tt, ct, callers) in counting.stats.values())
             if profiling:
                 profiler.disable()
             status = response.status_code
@@ -100,6 +108,8 @@ def run(buyers: int, stock: int, profile: str | None, show_sql: bool = False) ->
             if kind == "other" and len(cpu["other"]) < 3:
                 print("unexpected", status, body[:300], file=sys.stderr)
             cpu[kind].append(spent)
+            if counting:
+                function_calls[kind].append(n_calls)
             if show_sql and len(cpu[kind]) == 2:
                 print(f"-- the statements of a {kind}:", *counter.sql, sep="\n  ", file=sys.stderr)
             queries[kind].append(counter.count)
@@ -113,7 +123,7 @@ def run(buyers: int, stock: int, profile: str | None, show_sql: bool = False) ->
         s = io.StringIO()
         pstats.Stats(profiler, stream=s).sort_stats("tottime").print_stats(30)
         print(s.getvalue())
-    return {"statuses": statuses, "cpu": cpu, "queries": queries}
+    return {"statuses": statuses, "cpu": cpu, "queries": queries, "calls": function_calls}
 
 
 def flash_sold_out(campaign_id: int) -> bool:
@@ -133,18 +143,21 @@ def main():
     parser.add_argument("buyers", type=int)
     parser.add_argument("stock", type=int)
     parser.add_argument("--profile", choices=["sale", "refusal"])
+    parser.add_argument("--calls", action="store_true",
+                        help="count Python function calls per sale and per refusal (cProfile; deterministic, unlike CPU time)")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--sql", action="store_true", help="print the statements of the second sale and refusal")
     args = parser.parse_args()
     reset_queries()
     for _ in range(args.repeat):
-        r = run(args.buyers, args.stock, args.profile, args.sql)
+        r = run(args.buyers, args.stock, args.profile, args.sql, args.calls)
         parts = []
         for kind in ("sale", "refusal", "other"):
             xs = r["cpu"][kind]
             if xs:
                 parts.append(f"{kind} n={len(xs)} mean {1000 * sum(xs) / len(xs):.2f} ms median "
-                             f"{1000 * _median(xs):.2f} ms, {sum(r['queries'][kind]) / len(xs):.1f} queries")
+                             f"{1000 * _median(xs):.2f} ms, {sum(r['queries'][kind]) / len(xs):.1f} queries"
+                             + (f", {_median(r['calls'][kind]):,} function calls" if r["calls"][kind] else ""))
         print(f"CPU per request: {'; '.join(parts)}; statuses {r['statuses']}", flush=True)
 
 
