@@ -198,3 +198,28 @@ def test_refusals_keep_their_order_body_then_consumer_then_campaign_then_sale(db
         for key in (None, f"key-{expected}-{url}"):
             headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
             assert client.post(url, body, format="json", **headers).status_code == expected, (url, body, key)
+
+
+def test_the_purchase_answer_is_the_wallet_as_read_back_whether_opened_or_topped_up(db):
+    campaign = CampaignFactory(stock=10, per_consumer_limit=3)
+    alice = ConsumerFactory()
+    client = client_for(alice.user)
+    for n in range(3):
+        bought = client.post(URL.format(campaign.pk), {}, format="json", HTTP_IDEMPOTENCY_KEY=f"b{n}")
+        assert bought.status_code == 201
+        assert bought.json() == client.get(f"/api/v1/wallets/{bought.json()['id']}/").json()
+        assert bought.json()["paid"] == f"{80 * (n + 1)}.00"
+
+
+def test_a_topped_up_wallet_with_a_pending_request_cannot_be_bought_into(db):
+    campaign = CampaignFactory(stock=10, per_consumer_limit=3)
+    alice = ConsumerFactory()
+    client = client_for(alice.user)
+    wallet = client.post(URL.format(campaign.pk), {}, format="json").json()
+    store = campaign.store
+    assert client.post("/api/v1/orders/", {"store": store.pk, "order_ref": "o1", "amount": "1.00"},
+                       format="json").status_code == 201
+    assert client.post(f"/api/v1/wallets/{wallet['id']}/withdrawals/", {}, format="json").status_code == 201
+    refused = client.post(URL.format(campaign.pk), {}, format="json")
+    assert refused.status_code == 409 and refused.json()["code"] == "wallet_frozen"
+    assert Payment.objects.count() == 1
