@@ -223,3 +223,18 @@ def test_a_topped_up_wallet_with_a_pending_request_cannot_be_bought_into(db):
     refused = client.post(URL.format(campaign.pk), {}, format="json")
     assert refused.status_code == 409 and refused.json()["code"] == "wallet_frozen"
     assert Payment.objects.count() == 1
+
+
+def test_the_purchase_read_gives_the_campaign_as_the_orm_reads_it(db):
+    from allowance.models import Campaign
+    from allowance.selectors import campaign_for_purchase
+
+    campaign = CampaignFactory(stock=7)
+    alice = ConsumerFactory()
+    read, consumer = campaign_for_purchase(pk=campaign.pk, user=alice.user)
+    orm = Campaign.objects.get(pk=campaign.pk)
+    assert all(getattr(read, f.attname) == getattr(orm, f.attname) for f in Campaign._meta.concrete_fields)
+    assert (read.store.pk, read.store.name) == (orm.store.pk, orm.store.name)
+    assert (consumer.pk, consumer.user) == (alice.pk, alice.user)
+    assert campaign_for_purchase(pk=campaign.pk, user=StaffFactory(store=campaign.store).user)[1] is None
+    assert campaign_for_purchase(pk=campaign.pk + 1000, user=alice.user) == (None, alice)
