@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
-from allowance import locks
+from allowance import locks, selectors
 from core import errors
 from core.gateway import get_gateway
 from allowance.models import (
@@ -183,7 +183,7 @@ def campaign_purchase(*, campaign: Campaign, consumer: Consumer, now=None,
     campaign_purchase_check(campaign=campaign, now=now)
     with transaction.atomic():
         consumer_lock(id=consumer.pk)
-        bought = Payment.objects.filter(consumer=consumer, campaign=campaign).count()
+        bought = selectors.purchases_count(consumer_id=consumer.pk, campaign_id=campaign.pk)
         if bought >= campaign.per_consumer_limit:
             raise errors.PurchaseLimitReached(limit=campaign.per_consumer_limit)
         # The locked consumer row serialises this with the consumer's other purchases, so two open wallets of one
