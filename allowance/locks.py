@@ -1,7 +1,7 @@
 """Row locks of the allowance tables (campaign, order, wallet, payment). The order across apps is in
 `core/locks.py`: campaign → order → wallet → request → payment. Call these inside `transaction.atomic()`."""
 
-from django.db.models import F, Q
+from django.db import connection
 
 from allowance.models import Campaign, Order, Payment, Wallet
 
@@ -16,10 +16,17 @@ def campaign_stock_take(*, id: int, now) -> bool:
     locks the row until the commit. False (nothing changed) when it is sold out or no longer on sale.
 
     A purchase calls this last, just before its commit, so every buyer of a campaign holds its row only for the
-    commit (docs/perf.md, the flash sale); nothing locks a wallet or a consumer while holding a campaign row."""
-    on_sale = Q(ended_at__isnull=True, starts_at__lte=now, ends_at__gt=now)
-    has_stock = Q(stock__isnull=True) | Q(sold_count__lt=F("stock"))
-    return Campaign.objects.filter(on_sale & has_stock, pk=id).update(sold_count=F("sold_count") + 1) == 1
+    commit (docs/perf.md, the flash sale); nothing locks a wallet or a consumer while holding a campaign row.
+    Written as SQL: every sale runs it, and the ORM's build of it cost a fifth of a sale's service time."""
+    with connection.cursor() as cursor:
+        cursor.execute(_STOCK_TAKE, [id, now, now])
+        return cursor.rowcount == 1
+
+
+_STOCK_TAKE = (
+    f"UPDATE {Campaign._meta.db_table} SET sold_count = sold_count + 1 WHERE id = %s AND ended_at IS NULL"
+    " AND starts_at <= %s AND ends_at > %s AND (stock IS NULL OR sold_count < stock)"
+)
 
 
 def order_lock(*, id: int) -> Order:

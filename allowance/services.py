@@ -1,12 +1,13 @@
 """Writes for campaigns, purchases and spending. Lock (allowance/locks.py), then check, then write — in one
 transaction. Returns, which may refund, are refunds' (refunds/returns.py)."""
 import uuid
+from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
-from allowance import locks
+from allowance import locks, selectors
 from core import errors
 from core.gateway import get_gateway
 from allowance.models import (
@@ -154,51 +155,70 @@ def _campaign_end(*, campaign: Campaign, actor, by_admin: bool) -> Campaign:
     return campaign
 
 
-def campaign_purchase(*, campaign: Campaign, consumer: Consumer, now=None) -> Wallet:
+def campaign_purchase_check(*, campaign: Campaign, now=None) -> None:
+    """The refusals a purchase needs no lock for: the campaign is not on sale, or is seen sold out (sold is only
+    ever counted up, so a campaign seen sold out is sold out). Raises CampaignNotActive or OutOfStock."""
+    if not campaign.is_on_sale(now or timezone.now()):
+        raise errors.CampaignNotActive()
+    if campaign.stock is not None and campaign.sold_count >= campaign.stock:
+        raise errors.OutOfStock()
+
+
+def campaign_purchase(*, campaign: Campaign, consumer: Consumer, now=None,
+                      before_stock_take: Callable[[Wallet, bool], None] | None = None) -> Wallet:
     """Buy a campaign: the sandbox payment succeeds at once and tops up the consumer's open wallet of it, or
     opens a new wallet (the first purchase, or after the last one closed). The limit counts every purchase.
 
-    The consumer's row queues that consumer's purchases (limit, one open wallet); the stock is taken last, with
-    one conditional UPDATE just before the commit, so a sale's buyers queue on the campaign row only for their
-    commits (docs/perf.md, the flash sale). A buyer refused there leaves nothing: the transaction rolls back."""
+    `campaign` is used as the caller read it (not locked, as any read here would be): the stock take re-checks
+    the sale and the stock under the row's lock, and the rest of a campaign (price, credit, limit, validity,
+    store) never changes once created. The consumer's row queues that consumer's purchases (limit, one open
+    wallet); the stock is taken last, with one conditional UPDATE just before the commit, so a sale's buyers
+    queue on the campaign row only for their commits (docs/perf.md, the flash sale). A buyer refused there
+    leaves nothing: the transaction rolls back.
+
+    `before_stock_take(wallet, opened)` runs in the transaction once the wallet, payment and entry are written,
+    just before the stock take (the API stores its answer there, so nothing but the UPDATE and the COMMIT runs
+    under the campaign row); whatever it writes rolls back with the purchase if the stock is gone."""
     now = now or timezone.now()
+    campaign_purchase_check(campaign=campaign, now=now)
     with transaction.atomic():
-        campaign = Campaign.objects.get(pk=campaign.pk)  # read, not locked: the stock take below re-checks it
-        if not campaign.is_on_sale(now):
-            raise errors.CampaignNotActive()
-        # Sold is only ever counted up, so a campaign seen sold out is sold out: refuse before locking anything.
-        if campaign.stock is not None and campaign.sold_count >= campaign.stock:
-            raise errors.OutOfStock()
         consumer_lock(id=consumer.pk)
-        bought = Payment.objects.filter(consumer=consumer, campaign=campaign).count()
+        bought = selectors.purchases_count(consumer_id=consumer.pk, campaign_id=campaign.pk)
         if bought >= campaign.per_consumer_limit:
             raise errors.PurchaseLimitReached(limit=campaign.per_consumer_limit)
         # The locked consumer row serialises this with the consumer's other purchases, so two open wallets of one
-        # (consumer, campaign) cannot both be created; the partial unique constraint is the last line.
-        wallet = locks.open_wallet_lock(consumer=consumer, campaign=campaign)
+        # (consumer, campaign) cannot both be created; the partial unique constraint is the last line. Without a
+        # payment there is no wallet to look for: a wallet is only opened by a purchase, with its payment.
+        wallet = locks.open_wallet_lock(consumer=consumer, campaign=campaign) if bought else None
         if wallet is not None and wallet.status == Wallet.Status.FROZEN:
             raise errors.WalletFrozen()
-        if wallet is None:
-            # A closed wallet stays closed: this purchase opens a new one (SPEC §1).
-            wallet = Wallet.objects.create(consumer=consumer, campaign=campaign, store_id=campaign.store_id,
-                                           valid_until=campaign.valid_until)
+        opened = wallet is None
+        if opened:
+            # A closed wallet stays closed: this purchase opens a new one (SPEC §1), inserted below with its figures.
+            wallet = Wallet(consumer=consumer, campaign=campaign, store_id=campaign.store_id,
+                            valid_until=campaign.valid_until)
         # The sandbox charge completes at once with no I/O and is undone with the transaction if the stock is
         # gone; a real provider's checkout would instead create a pending payment here and confirm it from its
         # callback, taking the stock then.
         charge = get_gateway().charge(key=f"topup-{uuid.uuid4().hex}", amount=campaign.pay_amount)
-        payment = Payment.objects.create(
-            consumer=consumer, wallet=wallet, campaign=campaign, amount=campaign.pay_amount,
-            credit_amount=campaign.credit_amount, gateway=charge.gateway, gateway_reference=charge.reference,
-        )
         total = wallet.total + campaign.credit_amount
         wallet.paid += campaign.pay_amount
         wallet.credited += campaign.credit_amount
         principal_delta, bonus_delta = wallet_set_total(wallet=wallet, total=total)
-        wallet.save(update_fields=["paid", "credited", "principal", "bonus"])
+        if opened:
+            wallet.save(force_insert=True)
+        else:
+            wallet.save(update_fields=["paid", "credited", "principal", "bonus"])
+        payment = Payment.objects.create(
+            consumer=consumer, wallet=wallet, campaign=campaign, amount=campaign.pay_amount,
+            credit_amount=campaign.credit_amount, gateway=charge.gateway, gateway_reference=charge.reference,
+        )
         ledger_write(
             wallet=wallet, kind=LedgerEntry.Kind.TOP_UP, principal_delta=principal_delta,
             bonus_delta=bonus_delta, payment=payment, actor=consumer.user,
         )
+        if before_stock_take is not None:
+            before_stock_take(wallet, opened)
         if not locks.campaign_stock_take(id=campaign.pk, now=now):
             # Sold out (or ended) while this purchase was being written: the error rolls all of it back.
             campaign.refresh_from_db(fields=["stock", "sold_count", "ended_at"])

@@ -20,10 +20,9 @@ def buyer(ids, campaign_id, barrier):
     from core import errors
     connection.ensure_connection()
     barrier.wait()
-    campaign = Campaign.objects.get(pk=campaign_id)
     for cid in ids:
-        try:
-            campaign_purchase(campaign=campaign, consumer=Consumer.objects.get(pk=cid))
+        try:  # as the API does: the campaign read for each purchase (the service uses it as read)
+            campaign_purchase(campaign=Campaign.objects.get(pk=campaign_id), consumer=Consumer.objects.get(pk=cid))
         except errors.OutOfStock:
             pass
 
