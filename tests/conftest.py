@@ -21,6 +21,21 @@ def pytest_collection_modifyitems(items):
                 serialized_rollback=serialized_rollback, available_apps=available_apps), append=False)
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test databases, and at the end of the session, before it drops them, an end to the
+    sessions that tests' threads (payout workers, racing buyers) left open on them: a database still in use
+    cannot be dropped ("is being accessed by other users")."""
+    yield
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        for alias in ("default", "gateway"):
+            with connections[alias].cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                               " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
 @pytest.fixture
 def consumer(db):
     return ConsumerFactory()
