@@ -230,7 +230,7 @@ def main() -> None:
     parser.add_argument("--api-workers", type=int, default=0, help="gunicorn workers (default: config/gunicorn.py's)")
     parser.add_argument("--api-worker-class", default="sync", help="gunicorn worker class: sync or gthread")
     parser.add_argument("--api-threads", type=int, default=8, help="threads per gthread worker")
-    parser.add_argument("--api-users", type=int, default=40_000, help="consumers prepared for the API load")
+    parser.add_argument("--api-users", type=int, default=90_000, help="consumers prepared for the API load")
     parser.add_argument("--insights-wallets", type=int, default=1_000_000,
                         help="wallets in the store for insights (taken from the search data when equal)")
     parser.add_argument("--insights-samples", type=int, default=30)

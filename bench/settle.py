@@ -352,7 +352,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--drain-n", type=int, default=20_000, help="refunds waiting for the payout drain")
     parser.add_argument("--drain-pool", default="threads", help="payout worker pool: threads or prefork")
     parser.add_argument("--drain-workers", type=int, default=2, help="payout worker processes")
-    parser.add_argument("--drain-concurrency", type=int, default=32, help="threads (or processes) per payout worker")
+    parser.add_argument("--drain-concurrency", type=int, default=16, help="threads (or processes) per payout worker")
     parser.add_argument("--drain-batch-size", type=int, default=0,
                         help="PAYOUT_BATCH_SIZE of the payout workers (default: the setting; 1 = one payout per call)")
     parser.add_argument("--drain-max-seconds", type=float, default=600)

@@ -46,7 +46,7 @@ def commands(args) -> dict[str, list[str]]:
                    "--concurrency", str(args.concurrency), "--hostname", "worker@%h"],
         # Payout calls wait on the gateway: a thread pool on their own queue (PAYOUT_CONCURRENCY in flight).
         "payouts": [python, "-m", "celery", "-A", "config", "worker", "-Q", os.environ.get("PAYOUT_QUEUE", "payouts"),
-                    "--pool", "threads", "--concurrency", os.environ.get("PAYOUT_CONCURRENCY", "32"),
+                    "--pool", "threads", "--concurrency", os.environ.get("PAYOUT_CONCURRENCY", "16"),
                     "--loglevel", "INFO", "--hostname", "payouts@%h"],
         # One beat only (Celery's rule); the tasks it sends are idempotent, so a second one would do no harm.
         "beat": [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO"],

@@ -115,8 +115,8 @@ if DATABASE_POOL_MODE not in {"session", "transaction"}:
     raise ImproperlyConfigured("DATABASE_POOL_MODE must be session (a direct connection or a session pool) or "
                                "transaction (a transaction-mode PgBouncer).")
 # Connection budget: with CONN_MAX_AGE > 0 every thread that queries keeps its connection, so a deployment holds
-# WEB_CONCURRENCY (x WEB_THREADS) per web + (--concurrency + 1) per worker + (PAYOUT_CONCURRENCY + 1) per payout
-# worker + 1 beat + 1 manage.py. docker-compose.yml's defaults: 5 + 3 + 33 + 1 + 1 = 43 of max_connections=100
+# WEB_CONCURRENCY (x WEB_THREADS) per web + (--concurrency + 1) per worker + (2 x PAYOUT_CONCURRENCY + 1) per payout
+# worker (each thread keeps one to our books and one to the sandbox gateway's) + 1 beat + 1 manage.py. docker-compose.yml's defaults: 5 + 3 + 33 + 1 + 1 = 43 of max_connections=100
 # (3 reserved); scaled to 4 workers and 2 payout workers, 85. Scaling further: raise max_connections or put
 # PgBouncer in front. tests/scheduling/test_deployment_files.py recomputes it; the README's "Connection budget".
 DATABASES = {"default": database_from_url(DATABASE_URL)}
@@ -324,7 +324,7 @@ PAYOUT_RATE_LIMIT = float(os.environ.get("PAYOUT_RATE_LIMIT") or 500)
 # Prefix of the rate limiters' Redis keys: two deployments (or two test runs) sharing one Redis keep apart.
 RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "")
 # Payout batches in flight per payout worker process (its thread pool; see the Procfile and docs/perf.md).
-PAYOUT_CONCURRENCY = env_int("PAYOUT_CONCURRENCY", 32)
+PAYOUT_CONCURRENCY = env_int("PAYOUT_CONCURRENCY", 16)
 # Payouts per gateway batch call (the provider's batch size); each takes one slot of PAYOUT_RATE_LIMIT.
 PAYOUT_BATCH_SIZE = env_int("PAYOUT_BATCH_SIZE", 100)
 # After a 429 the refund is looked at again in 1–2 × this, without spending an attempt.

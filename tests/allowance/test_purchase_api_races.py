@@ -1,11 +1,9 @@
 """The purchase API under a flash sale, with real threads on PostgreSQL: every buyer's Idempotency-Key keeps
 exactly the answer they got, a sale lost at the stock take leaves neither the sale nor its answer, and one key
 sent many times at once buys once (docs/perf.md, the flash sale)."""
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from allowance import locks
@@ -13,6 +11,7 @@ from allowance.management.commands.reconcile import reconcile_findings
 from allowance.models import LedgerEntry, Payment, Wallet
 from allowance.services import campaign_purchase
 from core.models import IdempotencyKey
+from tests.allowance.threads import run_together
 from tests.api.conftest import client_for
 from tests.factories import CampaignFactory, ConsumerFactory, StaffFactory
 
@@ -25,26 +24,9 @@ def _buy(consumer, campaign, key):
 
 
 def _together(calls):
-    """Run the calls in threads that start at one instant, each on its own connection; their results in order."""
-    barrier, results = threading.Barrier(len(calls)), [None] * len(calls)
-
-    def run(i, call):
-        try:
-            connection.ensure_connection()
-            barrier.wait()
-            results[i] = call()
-        except Exception as exc:  # noqa: BLE001 — the test looks at what each thread met
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not any(t.is_alive() for t in threads), "a thread is stuck (deadlock?)"
-    return results
+    """Run the calls in threads that start at one instant, each on its own connection; what each returned or
+    raised, in order."""
+    return [value for _, value in run_together(*calls)]
 
 
 def _stored(consumer, key):

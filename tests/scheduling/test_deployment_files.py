@@ -85,12 +85,13 @@ def test_the_web_healthcheck_asks_the_health_url():
 def connection_budget(services: dict, *, web=1, worker=1, payouts=1) -> int:
     """PostgreSQL connections the deployment can hold at once: every thread that runs queries keeps its own
     (CONN_MAX_AGE > 0). Web: WEB_CONCURRENCY sync workers x WEB_THREADS; worker: its prefork children + 1 (the
-    parent, to be safe); payouts: PAYOUT_CONCURRENCY threads + 1; beat 1; one migrate or manage.py at a time."""
+    parent, to be safe); payouts: 2 x PAYOUT_CONCURRENCY threads + 1 (each thread keeps one to our books and one
+    to the sandbox gateway's books, `<name>_gateway` on the same server); beat 1; one migrate or manage.py."""
     env = services["web"]["environment"]
     web_each = int(env["WEB_CONCURRENCY"]) * int(env.get("WEB_THREADS", 1))
     worker_command = services["worker"]["command"]
     worker_each = int(worker_command[worker_command.index("--concurrency") + 1]) + 1
-    payouts_each = int(services["payouts"]["environment"]["PAYOUT_CONCURRENCY"]) + 1
+    payouts_each = 2 * int(services["payouts"]["environment"]["PAYOUT_CONCURRENCY"]) + 1
     return web * web_each + worker * worker_each + payouts * payouts_each + 1 + 1
 
 
@@ -123,7 +124,7 @@ def test_the_procfile_processes_fit_the_same_budget(monkeypatch):
     processes = procfile()
     worker = shlex.split(processes["worker"])
     payouts = int(re.search(r"PAYOUT_CONCURRENCY:-(\d+)", processes["payouts"]).group(1))
-    total = gunicorn["workers"] * gunicorn["threads"] + int(worker[worker.index("--concurrency") + 1]) + 1 + payouts + 1 + 2
+    total = gunicorn["workers"] * gunicorn["threads"] + int(worker[worker.index("--concurrency") + 1]) + 1 + 2 * payouts + 1 + 2
     assert total <= max_connections(compose_services()) - SUPERUSER_RESERVED_CONNECTIONS
 
 
